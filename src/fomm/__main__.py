@@ -1,0 +1,5 @@
+import sys
+
+from fomm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,75 @@
+"""The `fomm` command: one subcommand per module in this package.
+
+Each subcommand module defines `add_parser(subparsers)`, which registers its parser and sets
+`handler` to a function taking the parsed arguments and returning an exit code. Modules
+import heavy libraries (torch, skimage) inside their handlers so `fomm --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from fomm import __version__
+from fomm.errors import FommError
+
+SUBCOMMANDS = [
+    "animate",
+    "crop",
+    "mux",
+    "mosaic",
+    "probe",
+    "inspect",
+    "conformance",
+    "synth",
+    "train",
+    "evaluate",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fomm",
+        description="Animate still pictures with driving videos (First Order Motion Model).",
+    )
+    parser.add_argument("--version", action="version", version=f"fomm {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"fomm.cli.{name}")
+        except ModuleNotFoundError as missing:
+            if missing.name != f"fomm.cli.{name}":
+                raise
+            continue
+        module.add_parser(subparsers)
+    return parser
+
+
+def run_handler(handler, args) -> int:
+    """Run a subcommand; user errors become one line on stderr and exit code 2."""
+    try:
+        return int(handler(args) or 0)
+    except FommError as error:
+        print(f"fomm: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fomm: interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="fomm: %(message)s",
+        stream=sys.stderr,
+    )
+    return run_handler(args.handler, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Write files so that a reader never sees a partial one: temp name, rename when complete."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from fomm.errors import InputError
+
+
+def partial_path(final: str | os.PathLike) -> Path:
+    """A temporary name beside `final`, keeping its suffix so tools infer the format."""
+    final = Path(final)
+    return final.with_name(f".{final.stem}.partial-{os.getpid()}{final.suffix}")
+
+
+def ensure_writable_dir(path: str | os.PathLike) -> Path:
+    """Create the folder that will hold an output, or fail with an error naming it."""
+    folder = Path(path).parent if not Path(path).is_dir() else Path(path)
+    folder = folder if str(folder) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".fomm-write-test-"):
+            pass
+    except OSError as error:
+        raise InputError(folder, f"output folder is not writable ({error.strerror or error})")
+    return folder
+
+
+@contextlib.contextmanager
+def atomic_output(final: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path; on success rename it to `final`, on any error remove it.
+
+    An existing `final` is replaced only when the new file is complete.
+    """
+    final = Path(final)
+    ensure_writable_dir(final)
+    temp = partial_path(final)
+    try:
+        yield temp
+        if not temp.exists():
+            raise FileNotFoundError(f"{temp} was not written")
+        os.replace(temp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
