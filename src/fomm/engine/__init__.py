@@ -1,0 +1,1 @@
+"""Streaming inference and conformance runs on top of `fomm.model` and `fomm.media`."""

@@ -1,0 +1,500 @@
+"""Streaming animation engine: one source picture, a driving video, the original demo's frames.
+
+The source's keypoints and encoder features are computed once. Driving frames are decoded
+and resized in a thread, animated in batches, and encoded in another thread, through
+bounded queues, so memory does not grow with the video's length.
+
+Semantics of the original demo: absolute keypoints, relative motion, relative + adapt
+scale. With an initial ("best") frame i the reference animates forward from i and backward
+from i, both with frame i as the initial frame, and joins the halves; as every output frame
+t then depends only on frame t and frame i, the engine computes the same frames in one
+forward pass with frame i's keypoints as the initial ones.
+
+Best frame without face alignment (`find_best_frame`): each frame's FOMM keypoints and the
+source's are normalised (centred on their mean, divided by the square root of their convex
+hull area) and the frame with the smallest sum of squared differences to the source wins
+(the first one on ties). This runs as a first keypoints-only pass over the video, keeping
+only the best frame so far.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import queue
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from fomm.errors import FommError, InputError
+from fomm.model.checkpoint import LoadedModel
+from fomm.model.kinematics import Keypoints, adapt_movement_scale, convex_hull_area, normalize_kp
+
+log = logging.getLogger("fomm")
+
+Precision = Literal["fp32", "fp16", "bf16"]
+
+
+@dataclass(frozen=True)
+class AnimationOptions:
+    """How to animate; defaults give the reference demo's frames (fp32, align_corners off)."""
+
+    mode: Literal["relative", "absolute"] = "relative"
+    adapt_scale: bool = False
+    best_frame: int | None = None
+    find_best_frame: bool = False
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    batch_size: int | None = None
+    precision: Precision = "fp32"
+    align_corners: bool = False
+    frame_size: tuple[int, int] | None = None
+    channels_last: bool = True
+    compile: bool = False
+    queue_batches: int = 2
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise FommError("--device cuda: no CUDA device is available")
+    return torch.device(name)
+
+
+def default_batch_size(device: torch.device) -> int:
+    return 32 if device.type == "cuda" else 4
+
+
+def autocast_context(
+    device: torch.device, precision: Precision
+) -> contextlib.AbstractContextManager:
+    """fp32: nothing (exact); fp16/bf16: autocast on the device."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "fp16" and device.type == "cpu":
+        raise FommError("--precision fp16 needs CUDA; use bf16 on a CPU")
+    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def normalised_shape(values: np.ndarray) -> np.ndarray:
+    """Keypoints centred on their mean and scaled by sqrt(convex hull area)."""
+    centred = values - values.mean(axis=0, keepdims=True)
+    area = convex_hull_area(values)
+    return centred / math.sqrt(area) if area > 0 else centred
+
+
+def frames_to_tensor(frames: np.ndarray, device: torch.device, channels_last: bool) -> torch.Tensor:
+    """(B,H,W,3) float32 in [0,1] -> (B,3,H,W) on the device."""
+    tensor = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)).to(
+        device, non_blocking=True
+    )
+    tensor = tensor.permute(0, 3, 1, 2)
+    if channels_last:
+        return tensor.contiguous(memory_format=torch.channels_last)
+    return tensor.contiguous()
+
+
+class Animator:
+    """The source's keypoints and features, computed once; animates driving batches."""
+
+    def __init__(self, model: LoadedModel, source: np.ndarray, options: AnimationOptions):
+        self.model = model
+        self.options = options
+        self.device = resolve_device(options.device)
+        self.batch_size = options.batch_size or default_batch_size(self.device)
+        if self.batch_size < 1:
+            raise FommError(f"batch size must be at least 1, not {self.batch_size}")
+        model.kp_detector.to(self.device)
+        model.generator.to(self.device)
+        model.set_align_corners(options.align_corners)
+        memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
+        model.kp_detector.to(memory_format=memory_format)
+        model.generator.to(memory_format=memory_format)
+        self.kp_detector = model.kp_detector
+        self.generator = model.generator
+        if options.compile:
+            self.kp_detector = torch.compile(model.kp_detector)
+            self.generator = torch.compile(model.generator)
+        self.source = frames_to_tensor(source[None], self.device, options.channels_last)
+        with self.inference():
+            self.kp_source = self._float_kp(self.kp_detector(self.source))
+            self.source_features = model.generator.encode_source(self.source)
+        self.kp_initial: Keypoints | None = None
+        self.scale = 1.0
+
+    def inference(self) -> contextlib.ExitStack:
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        stack.enter_context(autocast_context(self.device, self.options.precision))
+        return stack
+
+    @staticmethod
+    def _float_kp(kp: Keypoints) -> Keypoints:
+        return {name: value.float() for name, value in kp.items()}
+
+    def keypoints(self, frames: np.ndarray) -> Keypoints:
+        """Keypoints of (B,H,W,3) frames."""
+        with self.inference():
+            batch = frames_to_tensor(frames, self.device, self.options.channels_last)
+            return self._float_kp(self.kp_detector(batch))
+
+    def set_initial(self, kp_initial: Keypoints) -> None:
+        """The initial driving keypoints (first or best frame), batch 1."""
+        self.kp_initial = {name: value[:1] for name, value in kp_initial.items()}
+        if self.options.mode == "relative" and self.options.adapt_scale:
+            self.scale = adapt_movement_scale(self.kp_source, self.kp_initial)
+        else:
+            self.scale = 1.0
+
+    def animate_tensor(self, driving: torch.Tensor) -> torch.Tensor:
+        """(B,3,H,W) driving frames on the device -> (B,3,H,W) float32 predictions."""
+        with self.inference():
+            kp_driving = self._float_kp(self.kp_detector(driving))
+            if self.kp_initial is None:
+                self.set_initial(kp_driving)
+            kp_norm = normalize_kp(
+                self.kp_source,
+                kp_driving,
+                self.kp_initial,
+                relative=self.options.mode == "relative",
+                scale=self.scale,
+            )
+            out = self.generator(
+                self.source, self.kp_source, kp_norm, self.source_features, full_output=False
+            )
+            return out["prediction"].float()
+
+    def animate(self, frames: np.ndarray) -> np.ndarray:
+        """(B,H,W,3) float32 frames -> (B,H,W,3) float32 predictions."""
+        driving = frames_to_tensor(frames, self.device, self.options.channels_last)
+        prediction = self.animate_tensor(driving)
+        return prediction.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+    def animate_uint8(self, frames: np.ndarray) -> np.ndarray:
+        """(B,H,W,3) float32 frames -> (B,H,W,3) uint8 frames as skimage.img_as_ubyte rounds."""
+        driving = frames_to_tensor(frames, self.device, self.options.channels_last)
+        prediction = self.animate_tensor(driving)
+        scaled = torch.round(prediction * 255).clamp_(0, 255).to(torch.uint8)
+        return scaled.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+    def shape_distance(self, kp_driving: Keypoints) -> np.ndarray:
+        """Per frame: squared distance between normalised source and driving keypoints."""
+        source = normalised_shape(self.kp_source["value"][0].cpu().numpy().astype(np.float64))
+        values = kp_driving["value"].cpu().numpy().astype(np.float64)
+        return np.array([((normalised_shape(v) - source) ** 2).sum() for v in values])
+
+
+def batched(frames: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """Group frames into (B,H,W,3) float32 arrays of at most `size`."""
+    chunk: list[np.ndarray] = []
+    for frame in frames:
+        chunk.append(frame)
+        if len(chunk) == size:
+            yield np.stack(chunk).astype(np.float32, copy=False)
+            chunk = []
+    if chunk:
+        yield np.stack(chunk).astype(np.float32, copy=False)
+
+
+def animate_arrays(
+    model: LoadedModel,
+    source: np.ndarray,
+    driving: Iterable[np.ndarray],
+    options: AnimationOptions = AnimationOptions(),
+) -> Iterator[np.ndarray]:
+    """Animate in memory: (H,W,3) float32 source + driving frames -> (H,W,3) float32 frames.
+
+    Frames must already have the model's input size. With a best frame (given or found)
+    the driving frames are held in memory; otherwise they are streamed in batches.
+    """
+    animator = Animator(model, np.asarray(source, dtype=np.float32), options)
+    if options.best_frame is not None or options.find_best_frame:
+        frames = [np.asarray(frame, dtype=np.float32) for frame in driving]
+        if not frames:
+            raise FommError("the driving video has no frames")
+        if options.find_best_frame:
+            distances = np.concatenate(
+                [
+                    animator.shape_distance(animator.keypoints(chunk))
+                    for chunk in batched(frames, animator.batch_size)
+                ]
+            )
+            index = int(np.argmin(distances))
+        else:
+            index = options.best_frame
+            if not 0 <= index < len(frames):
+                raise FommError(
+                    f"best frame {index} is out of range: the driving video has "
+                    f"{len(frames)} frames (0..{len(frames) - 1})"
+                )
+        animator.set_initial(animator.keypoints(frames[index][None]))
+        driving = frames
+    for chunk in batched(driving, animator.batch_size):
+        yield from animator.animate(chunk)
+
+
+# --------------------------------------------------------------------------- file engine
+
+_DONE = object()
+
+
+class _Worker(threading.Thread):
+    """A daemon thread whose exception is re-raised by `check()` in the caller."""
+
+    def __init__(self, target: Callable[[], None], name: str):
+        super().__init__(name=name, daemon=True)
+        self._target_function = target
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._target_function()
+        except BaseException as error:  # noqa: BLE001 - handed to the main thread
+            self.error = error
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def _put(channel: queue.Queue, item: object, stop: threading.Event) -> bool:
+    """Put unless the pipeline is stopping; False when it is."""
+    while not stop.is_set():
+        try:
+            channel.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(channel: queue.Queue, workers: list[_Worker]) -> object:
+    while True:
+        try:
+            return channel.get(timeout=0.1)
+        except queue.Empty:
+            for worker in workers:
+                worker.check()
+                if not worker.is_alive() and worker.error is None and channel.empty():
+                    # a finished producer always leaves _DONE; re-check once more
+                    with contextlib.suppress(queue.Empty):
+                        return channel.get_nowait()
+
+
+def _read_source(path: Path, size: tuple[int, int]) -> np.ndarray:
+    from fomm.media.image import read_image
+    from fomm.media.resize import resize_for_model
+
+    if not path.exists():
+        raise InputError(path, "source file not found")
+    picture = read_image(path)
+    return resize_for_model(picture, size)
+
+
+def _driving_frames(path: Path, size: tuple[int, int], stop_after: int | None = None):
+    """Resized float32 driving frames, streamed."""
+    from fomm.media.resize import resize_for_model
+    from fomm.media.video import VideoReader
+
+    with VideoReader(path) as reader:
+        for index, frame in enumerate(reader):
+            if stop_after is not None and index >= stop_after:
+                break
+            yield resize_for_model(frame, size)
+
+
+def _progress(total: int | None, description: str):
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        unit="frame",
+        desc=description,
+        disable=not sys.stderr.isatty(),
+        dynamic_ncols=True,
+        leave=False,
+    )
+
+
+def find_initial_frame(
+    animator: Animator, driving_path: Path, size: tuple[int, int], options: AnimationOptions
+) -> tuple[int, int]:
+    """(index, frames read) of the initial frame; sets the animator's initial keypoints."""
+    if options.best_frame is not None:
+        index = options.best_frame
+        if index < 0:
+            raise InputError(driving_path, f"best frame {index} is out of range (negative)")
+        seen = 0
+        for frame in _driving_frames(driving_path, size, stop_after=index + 1):
+            seen += 1
+            if seen == index + 1:
+                animator.set_initial(animator.keypoints(frame[None]))
+                return index, seen
+        raise InputError(
+            driving_path,
+            f"best frame {index} is out of range: the video has {seen} frames (0..{seen - 1})",
+        )
+    best_index, best_distance, best_kp, seen = -1, math.inf, None, 0
+    with _progress(None, "best frame") as bar:
+        for chunk in batched(_driving_frames(driving_path, size), animator.batch_size):
+            kp = animator.keypoints(chunk)
+            distances = animator.shape_distance(kp)
+            position = int(np.argmin(distances))
+            if distances[position] < best_distance:
+                best_distance = float(distances[position])
+                best_index = seen + position
+                best_kp = {name: value[position : position + 1] for name, value in kp.items()}
+            seen += len(chunk)
+            bar.update(len(chunk))
+    if best_kp is None:
+        raise InputError(driving_path, "no decodable frames")
+    animator.set_initial(best_kp)
+    return best_index, seen
+
+
+@dataclass(frozen=True)
+class AnimationReport:
+    output: Path
+    frames: int
+    fps: float
+    best_frame: int | None
+    audio: bool
+    seconds: float
+
+
+def animate_file(
+    model: LoadedModel,
+    source_path: str | os.PathLike,
+    driving_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    options: AnimationOptions = AnimationOptions(),
+    audio: bool = True,
+    quality: int | None = None,
+) -> AnimationReport:
+    """Animate a source picture with a driving video into an mp4 at the driving's fps."""
+    import time
+
+    from fomm.fileutil import ensure_writable_dir, partial_path
+    from fomm.media.video import VideoWriter, probe
+
+    started = time.perf_counter()
+    source_path, driving_path, output_path = (
+        Path(source_path),
+        Path(driving_path),
+        Path(output_path),
+    )
+    if not driving_path.exists():
+        raise InputError(driving_path, "driving video not found")
+    ensure_writable_dir(output_path)
+    info = probe(driving_path)
+    size = options.frame_size or model.config.frame_shape
+    problem = model.config.frame_size_problem(*size)
+    if problem:
+        raise FommError(problem)
+    if (
+        options.best_frame is not None
+        and info.frame_count is not None
+        and not 0 <= options.best_frame < info.frame_count
+    ):
+        raise InputError(
+            driving_path,
+            f"best frame {options.best_frame} is out of range: the video has "
+            f"{info.frame_count} frames (0..{info.frame_count - 1})",
+        )
+    source = _read_source(source_path, size)
+    animator = Animator(model, source, options)
+    best_index = None
+    if options.best_frame is not None or options.find_best_frame:
+        best_index, _ = find_initial_frame(animator, driving_path, size, options)
+        log.debug("initial frame: %d", best_index)
+
+    mux = audio and bool(getattr(info, "has_audio", False))
+    video_path = (
+        partial_path(output_path.with_name(output_path.stem + "-video.mp4")) if mux else output_path
+    )
+    writer_kwargs = {} if quality is None else {"quality": quality}
+    writer = VideoWriter(video_path, info.fps, **writer_kwargs)
+    stop = threading.Event()
+    decoded: queue.Queue = queue.Queue(maxsize=options.queue_batches)
+    animated: queue.Queue = queue.Queue(maxsize=options.queue_batches)
+    frames_written = 0
+
+    def decode() -> None:
+        for chunk in batched(_driving_frames(driving_path, size), animator.batch_size):
+            if not _put(decoded, chunk, stop):
+                return
+        _put(decoded, _DONE, stop)
+
+    def encode() -> None:
+        nonlocal frames_written
+        while True:
+            item = _get(animated, [])
+            if item is _DONE:
+                return
+            writer.write(item)
+            frames_written += len(item)
+
+    decoder = _Worker(decode, "fomm-decode")
+    encoder = _Worker(encode, "fomm-encode")
+    try:
+        decoder.start()
+        encoder.start()
+        with _progress(info.frame_count, "animate") as bar:
+            while True:
+                chunk = _get(decoded, [decoder])
+                if chunk is _DONE:
+                    break
+                frames = animator.animate_uint8(chunk)
+                encoder.check()
+                if not _put(animated, frames, stop):
+                    break
+                bar.update(len(frames))
+        _put(animated, _DONE, stop)
+        encoder.join()
+        encoder.check()
+        decoder.join()
+        decoder.check()
+        if frames_written == 0:
+            raise InputError(driving_path, "no decodable frames")
+        writer.close()
+    except BaseException:
+        stop.set()
+        with contextlib.suppress(Exception):
+            writer.abort()
+        if mux:
+            with contextlib.suppress(OSError):
+                video_path.unlink()
+        raise
+    finally:
+        stop.set()
+    has_audio = False
+    if mux:
+        from fomm.media.audio import mux_audio
+
+        try:
+            has_audio = mux_audio(video_path, driving_path, output_path)
+        finally:
+            with contextlib.suppress(OSError):
+                video_path.unlink()
+    return AnimationReport(
+        output_path,
+        frames_written,
+        float(info.fps),
+        best_index,
+        has_audio,
+        time.perf_counter() - started,
+    )
+
+
+def with_overrides(options: AnimationOptions, **changes: object) -> AnimationOptions:
+    """A copy of the options with some fields changed."""
+    return replace(options, **changes)

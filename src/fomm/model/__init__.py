@@ -1,0 +1,1 @@
+"""The First Order Motion Model networks (torch only) and checkpoint loading."""

@@ -1,0 +1,72 @@
+"""Keypoint transfer between driving and source: absolute, relative, relative + adapt scale."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+Keypoints = dict[str, torch.Tensor]
+
+
+def convex_hull_area(points: np.ndarray) -> float:
+    """Area of the 2-D convex hull of (N, 2) points (monotone chain, float64)."""
+    pts = sorted(map(tuple, np.asarray(points, dtype=np.float64).tolist()))
+    if len(pts) < 3:
+        return 0.0
+
+    def cross(o: tuple, a: tuple, b: tuple) -> float:
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    def half(sequence: list) -> list:
+        chain: list = []
+        for p in sequence:
+            while len(chain) >= 2 and cross(chain[-2], chain[-1], p) <= 0:
+                chain.pop()
+            chain.append(p)
+        return chain[:-1]
+
+    hull = half(pts) + half(pts[::-1])
+    area = 0.0
+    for (x0, y0), (x1, y1) in zip(hull, hull[1:] + hull[:1]):
+        area += x0 * y1 - x1 * y0
+    return abs(area) / 2
+
+
+def adapt_movement_scale(kp_source: Keypoints, kp_driving_initial: Keypoints) -> float:
+    """sqrt(hull area of the source keypoints) / sqrt(hull area of the initial driving ones)."""
+    source_area = convex_hull_area(kp_source["value"][0].detach().float().cpu().numpy())
+    driving_area = convex_hull_area(kp_driving_initial["value"][0].detach().float().cpu().numpy())
+    if driving_area <= 0:
+        return 1.0
+    return math.sqrt(source_area) / math.sqrt(driving_area)
+
+
+def normalize_kp(
+    kp_source: Keypoints,
+    kp_driving: Keypoints,
+    kp_driving_initial: Keypoints,
+    relative: bool = True,
+    adapt_scale: bool = False,
+    scale: float | None = None,
+) -> Keypoints:
+    """Driving keypoints to feed the generator.
+
+    absolute: the driving keypoints as they are. relative: value = kps + (kpd - kpd0) * scale
+    and jacobian = (Jd @ inv(Jd0)) @ Js; without jacobians only values move. `scale` may be
+    passed precomputed (it depends on the source and the initial frame only).
+    """
+    if not relative:
+        return dict(kp_driving)
+    if scale is None:
+        scale = adapt_movement_scale(kp_source, kp_driving_initial) if adapt_scale else 1.0
+    difference = kp_driving["value"] - kp_driving_initial["value"]
+    difference = difference * scale
+    result = {"value": difference + kp_source["value"]}
+    if "jacobian" in kp_driving and "jacobian" in kp_source:
+        jacobian_change = torch.matmul(
+            kp_driving["jacobian"], torch.inverse(kp_driving_initial["jacobian"])
+        )
+        result["jacobian"] = torch.matmul(jacobian_change, kp_source["jacobian"])
+    return result
