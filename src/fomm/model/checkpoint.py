@@ -165,12 +165,15 @@ def _scale_from_kernel(weight: torch.Tensor | None) -> float:
     return best
 
 
-def _max_features(deepest: int, expansion: int, levels: int, published_default: int) -> int:
-    """The cap if a level reaches it; else the published default when it fits (unreadable)."""
+def _max_features(deepest: int, expansion: int, levels: int, published: tuple[int, int]) -> int:
+    """The cap if a level reaches it, else unreadable: the published value for the published
+    block_expansion (published = (expansion, max_features)), otherwise the deepest level."""
     uncapped = expansion * 2**levels
     if deepest < uncapped:
         return deepest
-    return max(published_default, uncapped)
+    if expansion == published[0] and published[1] >= uncapped:
+        return published[1]
+    return uncapped
 
 
 def infer_config(state_dicts: StateDicts) -> ModelConfig:
@@ -195,7 +198,7 @@ def infer_config(state_dicts: StateDicts) -> ModelConfig:
         num_channels=num_channels,
         estimate_jacobian=jacobian is not None,
         block_expansion=kp_expansion,
-        max_features=_max_features(kp_deepest, kp_expansion, kp_blocks, 1024),
+        max_features=_max_features(kp_deepest, kp_expansion, kp_blocks, (32, 1024)),
         num_blocks=kp_blocks,
         scale_factor=_scale_from_kernel(kp.get("down.weight")),
         single_jacobian_map=jacobian is not None and jacobian.shape[0] == 4 and num_kp > 1,
@@ -220,7 +223,7 @@ def infer_config(state_dicts: StateDicts) -> ModelConfig:
         num_channels=num_channels,
         estimate_occlusion_map=occlusion,
         block_expansion=dm_expansion,
-        max_features=_max_features(dm_deepest, dm_expansion, dm_blocks, 1024),
+        max_features=_max_features(dm_deepest, dm_expansion, dm_blocks, (64, 1024)),
         num_blocks=dm_blocks,
         scale_factor=_scale_from_kernel(gen.get(f"{dm}down.weight")),
     )
@@ -229,7 +232,7 @@ def infer_config(state_dicts: StateDicts) -> ModelConfig:
         num_channels=num_channels,
         estimate_jacobian=kp_config.estimate_jacobian,
         block_expansion=expansion,
-        max_features=_max_features(deepest, expansion, down, 512),
+        max_features=_max_features(deepest, expansion, down, (64, 512)),
         num_down_blocks=down,
         num_bottleneck_blocks=_count_blocks(gen, "bottleneck.r{}.conv1.weight"),
         estimate_occlusion_map=occlusion,
