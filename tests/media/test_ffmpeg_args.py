@@ -67,3 +67,27 @@ def test_build_write_args():
         "-c:v", "libx264", "-preset", "medium", "-crf", "18", "-pix_fmt", "yuv420p",
         "-movflags", "+faststart", "-f", "mp4", "file:/o/out.mp4",
     ]  # fmt: skip
+
+
+def test_build_mux_args_copy_and_encode():
+    common = [
+        "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+        "-i", "file:/v/video.mp4", "-i", "file:/v/sound.wav",
+        "-map", "0:V:0", "-map", "1:a:0", "-c:v", "copy",
+    ]  # fmt: skip
+    tail = ["-t", "2.002000", "-movflags", "+faststart", "-f", "mp4", "file:/o/out.mp4"]
+    copied = fa.build_mux_args("/v/video.mp4", "/v/sound.wav", "/o/out.mp4", 2.002, True)
+    assert copied == [*common, "-c:a", "copy", *tail]
+    encoded = fa.build_mux_args("/v/video.mp4", "/v/sound.wav", "/o/out.mp4", 2.002, False)
+    assert encoded == [*common, "-af", "apad", "-c:a", "aac", "-b:a", "192k", *tail]
+
+
+def test_build_remux_args():
+    assert fa.build_remux_args("/v/video.mp4", "/o/out.mp4") == [
+        "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", "file:/v/video.mp4",
+        "-map", "0:V:0", "-c:v", "copy", "-an",
+        "-movflags", "+faststart", "-f", "mp4", "file:/o/out.mp4",
+    ]  # fmt: skip
+    assert fa.build_probe_args("/a.m4a", "a:0?")[-6:] == [
+        "-map", "0:a:0?", "-c", "copy", "-f", "framecrc", "pipe:1",
+    ]  # fmt: skip

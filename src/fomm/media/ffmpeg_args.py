@@ -149,13 +149,14 @@ def packet_listing() -> list[str]:
     return ["-c", "copy", "-f", "framecrc", "pipe:1"]
 
 
-def build_probe_args(path: str | os.PathLike) -> list[str]:
-    """List the packets of the first real video stream; the header goes to stderr."""
+def build_probe_args(path: str | os.PathLike, selector: str = "V:0") -> list[str]:
+    """List the packets of one stream (the first real video one by default); the header
+    goes to stderr."""
     return chain(
         base_args(),
         log_level("info"),
         input_file(path),
-        map_stream(0, "V:0"),
+        map_stream(0, selector),
         packet_listing(),
     )
 
@@ -191,4 +192,57 @@ def build_write_args(
         h264_encoder(quality),
         mp4_faststart(),
         output_file(path),
+    )
+
+
+def audio_copy() -> list[str]:
+    return ["-c:a", "copy"]
+
+
+def audio_to_aac_padded() -> list[str]:
+    """Encode to AAC, with silence appended so `-t` can cut at the exact video length."""
+    return ["-af", "apad", "-c:a", "aac", "-b:a", "192k"]
+
+
+def limit_duration(seconds: float | None) -> list[str]:
+    return ["-t", f"{seconds:.6f}"] if seconds is not None else []
+
+
+def build_mux_args(
+    video: str | os.PathLike,
+    audio_source: str | os.PathLike,
+    output: str | os.PathLike,
+    duration: float,
+    copy_audio: bool,
+) -> list[str]:
+    """The video stream copied, the first audio stream of `audio_source` copied or encoded to
+    AAC, both cut to `duration` seconds."""
+    return chain(
+        base_args(),
+        log_level("error"),
+        overwrite(),
+        input_file(video),
+        input_file(audio_source),
+        map_stream(0, "V:0"),
+        map_stream(1, "a:0"),
+        ["-c:v", "copy"],
+        audio_copy() if copy_audio else audio_to_aac_padded(),
+        limit_duration(duration),
+        mp4_faststart(),
+        output_file(output),
+    )
+
+
+def build_remux_args(video: str | os.PathLike, output: str | os.PathLike) -> list[str]:
+    """The video stream alone, copied into a new mp4."""
+    return chain(
+        base_args(),
+        log_level("error"),
+        overwrite(),
+        input_file(video),
+        map_stream(0, "V:0"),
+        ["-c:v", "copy"],
+        no_audio(),
+        mp4_faststart(),
+        output_file(output),
     )

@@ -99,7 +99,7 @@ def _printed_rate(match: re.Match | None) -> str | None:
     return str(float(match.group(1)) * 1000) if match.group(2) else match.group(1)
 
 
-def _parse_header(stderr: str) -> tuple[_StreamHeader | None, str | None]:
+def parse_stream_header(stderr: str) -> tuple[_StreamHeader | None, str | None]:
     """The first real video stream's header and the first audio stream's codec (or None)."""
     lines = stderr.splitlines()
     video: _StreamHeader | None = None
@@ -137,7 +137,7 @@ def _parse_header(stderr: str) -> tuple[_StreamHeader | None, str | None]:
     return video, audio_codec
 
 
-def _parse_packets(listing: str) -> tuple[Fraction, list[int], list[int]]:
+def parse_packet_listing(listing: str) -> tuple[Fraction, list[int], list[int]]:
     """Time base, presentation timestamps and durations of a framecrc packet listing."""
     time_base = Fraction(1, 1)
     timestamps: list[int] = []
@@ -230,7 +230,7 @@ def _choose_rate(average: Fraction, variable: bool, header: _StreamHeader) -> Fr
     return Fraction(25)
 
 
-def _check_file(path: Path) -> None:
+def check_input_file(path: Path) -> None:
     if not path.exists():
         raise InputError(path, "file not found")
     if path.is_dir():
@@ -245,15 +245,17 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     Raises InputError naming the file when it holds no decodable video stream.
     """
     path = Path(path)
-    _check_file(path)
+    check_input_file(path)
     result = run_ffmpeg(ffmpeg_args.build_probe_args(path))
-    header, audio_codec = _parse_header(result.stderr)
+    header, audio_codec = parse_stream_header(result.stderr)
     if "Input #0" not in result.stderr:
         raise InputError(path, f"not a video ffmpeg can read ({last_error_line(result.stderr)})")
     if header is None:
         what = "audio only" if audio_codec else "no streams ffmpeg can use"
         raise InputError(path, f"has no video stream ({what})")
-    time_base, timestamps, durations = _parse_packets(result.stdout.decode("ascii", "replace"))
+    time_base, timestamps, durations = parse_packet_listing(
+        result.stdout.decode("ascii", "replace")
+    )
     if not timestamps:
         raise InputError(path, "no video frames could be read")
     average, variable, span = _measure_timing(time_base, timestamps, durations)
