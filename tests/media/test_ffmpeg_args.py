@@ -88,6 +88,6 @@ def test_build_remux_args():
         "-map", "0:V:0", "-c:v", "copy", "-an",
         "-movflags", "+faststart", "-f", "mp4", "file:/o/out.mp4",
     ]  # fmt: skip
-    assert fa.build_probe_args("/a.m4a", "a:0?")[-6:] == [
+    assert fa.build_probe_args("/a.m4a", "a:0?")[-7:] == [
         "-map", "0:a:0?", "-c", "copy", "-f", "framecrc", "pipe:1",
     ]  # fmt: skip
