@@ -1,7 +1,6 @@
 """Snakemake script of rule animate: runs `fomm animate` for one pair, output to the log."""
 
-from __future__ import annotations
-
+import os
 import subprocess
 import sys
 
@@ -32,6 +31,9 @@ def main(smk) -> int:
         smk.params.options,
     )
     with open(smk.log[0], "w") as log:
+        # Which GPU SLURM (or the user) gave this job, for the log reader.
+        gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
+        print(f"CUDA_VISIBLE_DEVICES={gpus}", file=log)
         print("running:", " ".join(args), file=log, flush=True)
         return subprocess.run(args, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
 

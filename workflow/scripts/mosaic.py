@@ -1,7 +1,5 @@
 """Snakemake script of rule mosaic: runs `fomm mosaic` for one driving video."""
 
-from __future__ import annotations
-
 import subprocess
 import sys
 
