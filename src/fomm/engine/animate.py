@@ -418,6 +418,12 @@ def animate_file(
         log.debug("initial frame: %d", best_index)
 
     mux = audio and bool(getattr(info, "has_audio", False))
+    if mux:
+        try:
+            from fomm.media.audio import mux_audio
+        except ImportError:
+            log.warning("audio muxing is not available; writing the video without sound")
+            mux = False
     video_path = (
         partial_path(output_path.with_name(output_path.stem + "-video.mp4")) if mux else output_path
     )
@@ -478,8 +484,6 @@ def animate_file(
         stop.set()
     has_audio = False
     if mux:
-        from fomm.media.audio import mux_audio
-
         try:
             has_audio = mux_audio(video_path, driving_path, output_path)
         finally:

@@ -119,13 +119,14 @@ def read_checkpoint(path: str | os.PathLike) -> StateDicts:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as refused:
-        if "weights_only" in str(refused).lower() or "weights only" in str(refused).lower():
+        text = str(refused)
+        if "Unsupported global" in text or "GLOBAL" in text or "REDUCE" in text.upper():
             raise InputError(
                 path,
                 "refused: the checkpoint holds pickled Python objects, not only tensors "
                 "(loading is weights_only; re-save it as a plain dict of state dicts)",
             ) from None
-        raise InputError(path, "not a PyTorch checkpoint (unreadable pickle)") from None
+        raise InputError(path, "not a PyTorch checkpoint (unreadable pickle data)") from None
     except (RuntimeError, EOFError, ValueError, OSError, AttributeError, KeyError) as error:
         first_line = (
             str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

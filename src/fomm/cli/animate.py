@@ -1,0 +1,135 @@
+"""`fomm animate SOURCE DRIVING -o OUT.mp4`: animate a picture with a driving video."""
+
+from __future__ import annotations
+
+import argparse
+
+BEST_FRAME_HELP = (
+    "start from the driving frame whose pose is closest to the source: FOMM keypoints of the "
+    "source and of every driving frame, each centred on its mean and divided by the square "
+    "root of its convex hull area, compared by sum of squared differences (no face-alignment "
+    "library; one extra keypoints-only pass over the video)"
+)
+
+
+def add_animation_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `fomm animate` and `python -m fomm.demo`-style front ends."""
+    parser.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="driving frames per batch (default: 4 on CPU, 32 on CUDA)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "fp16", "bf16"],
+        default="fp32",
+        help="fp32 (default) gives the original's frames; bf16 (CPU/CUDA) and fp16 (CUDA) "
+        "use autocast, faster and slightly different",
+    )
+    parser.add_argument(
+        "--align-corners",
+        action="store_true",
+        help="grid_sample as PyTorch 1.0 did (what the checkpoints were trained with); the "
+        "default reproduces the original demo under current PyTorch",
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the networks (CUDA; slow start)"
+    )
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "animate",
+        help="animate a source picture with a driving video",
+        description="Animate SOURCE (a picture) with the motion of DRIVING (a video). The output "
+        "has the driving video's frame rate and frame count; the driving audio is copied.",
+    )
+    parser.add_argument("source", metavar="SOURCE", help="source picture")
+    parser.add_argument("driving", metavar="DRIVING", help="driving video")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.mp4", help="output video")
+    parser.add_argument(
+        "--checkpoint",
+        default="default",
+        metavar="CKPT",
+        help="FOMM checkpoint file, or 'default' for the bundled model",
+    )
+    parser.add_argument(
+        "--config", metavar="YAML", help="original config YAML (checked against the weights)"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=["relative", "absolute"],
+        default="relative",
+        help="relative: transfer the driving motion onto the source pose (default); absolute: "
+        "use the driving keypoints as they are",
+    )
+    parser.add_argument(
+        "--adapt-scale",
+        action="store_true",
+        help="scale relative motion by the ratio of keypoint convex hull areas",
+    )
+    best = parser.add_mutually_exclusive_group()
+    best.add_argument("--find-best-frame", action="store_true", help=BEST_FRAME_HELP)
+    best.add_argument(
+        "--best-frame",
+        type=int,
+        metavar="N",
+        help="use driving frame N (0-based) as the initial frame",
+    )
+    add_animation_arguments(parser)
+    parser.add_argument(
+        "--audio",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="copy the driving video's audio (default: on)",
+    )
+    parser.add_argument("--quality", type=int, metavar="Q", help="video quality 0-100")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    from fomm.engine.animate import AnimationOptions, animate_file
+    from fomm.errors import FommError
+    from fomm.model.checkpoint import load_model
+
+    if args.batch_size is not None and args.batch_size < 1:
+        raise FommError(f"--batch-size must be at least 1, not {args.batch_size}")
+    if args.best_frame is not None and args.best_frame < 0:
+        raise FommError(f"--best-frame must be 0 or more, not {args.best_frame}")
+    options = AnimationOptions(
+        mode=args.mode,
+        adapt_scale=args.adapt_scale,
+        best_frame=args.best_frame,
+        find_best_frame=args.find_best_frame,
+        device=args.device,
+        batch_size=args.batch_size,
+        precision=args.precision,
+        align_corners=args.align_corners,
+        compile=args.compile,
+    )
+    model = load_model(args.checkpoint, args.config)
+    report = animate_file(
+        model,
+        args.source,
+        args.driving,
+        args.output,
+        options,
+        audio=args.audio,
+        quality=args.quality,
+    )
+    logging.getLogger("fomm").info(
+        "%s: %d frames at %.3g fps in %.1f s%s",
+        report.output,
+        report.frames,
+        report.fps,
+        report.seconds,
+        f", initial frame {report.best_frame}" if report.best_frame is not None else "",
+    )
+    return 0

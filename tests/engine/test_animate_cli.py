@@ -1,0 +1,217 @@
+"""`fomm animate` and `python -m fomm.demo` on files; bad input gives one error line, exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from fomm.cli import main as fomm_main
+from fomm.media.video import probe
+
+
+def model_args(kit):
+    return ["--checkpoint", str(kit / "model.pth"), "--config", str(kit / "config.yaml")]
+
+
+def test_fomm_animate_keeps_frame_count_and_fps(fomm_cli, tiny_kit, media, tmp_path):
+    output = tmp_path / "out.mp4"
+    result = fomm_cli(
+        "animate",
+        media["source"],
+        media["driving"],
+        "-o",
+        output,
+        *model_args(tiny_kit),
+        "--adapt-scale",
+        "--find-best-frame",
+        "--batch-size",
+        "3",
+    )
+    assert result.returncode == 0, result.stderr
+    driving, animated = probe(media["driving"]), probe(output)
+    assert animated.frame_count == driving.frame_count == 10
+    assert animated.fps == driving.fps
+    assert (animated.width, animated.height) == (64, 64)
+    assert "\r" not in result.stderr  # no progress bar when stderr is not a terminal
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+
+
+def test_demo_drop_in_keeps_frame_count_and_fps(tiny_kit, media, tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fomm.demo",
+            "--config",
+            str(tiny_kit / "config.yaml"),
+            "--checkpoint",
+            str(tiny_kit / "model.pth"),
+            "--source_image",
+            str(media["source"]),
+            "--driving_video",
+            str(media["driving"]),
+            "--relative",
+            "--adapt_scale",
+            "--best_frame",
+            "2",
+            "--cpu",
+        ],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    animated = probe(tmp_path / "result.mp4")
+    assert animated.frame_count == 10 and animated.fps == probe(media["driving"]).fps
+
+
+def run_in_process(args, capsys):
+    code = fomm_main(["animate", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.err
+
+
+def bad_files(folder, media):
+    corrupt = folder / "corrupt.png"
+    corrupt.write_text("this is not a picture\n")
+    empty_png = folder / "empty.png"
+    empty_png.write_bytes(b"")
+    corrupt_video = folder / "corrupt.mp4"
+    corrupt_video.write_bytes(b"\x00\x01garbage" * 100)
+    empty_video = folder / "empty.mp4"
+    empty_video.write_bytes(b"")
+    data = bytearray(media["driving"].read_bytes())
+    start = data.find(b"mdat")
+    data[start + 4 :] = bytes(len(data) - start - 4)  # header kept, every frame zeroed
+    no_frames = folder / "no_frames.mp4"
+    no_frames.write_bytes(bytes(data))
+    return corrupt, empty_png, corrupt_video, empty_video, no_frames
+
+
+@pytest.fixture
+def bad_inputs(tmp_path, media):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    return bad_files(inputs, media)
+
+
+@pytest.mark.parametrize(
+    ("case", "needle"),
+    [
+        ("missing source", "missing.png"),
+        ("corrupt source", "corrupt.png"),
+        ("empty source", "empty.png"),
+        ("missing driving", "missing.mp4"),
+        ("corrupt driving", "corrupt.mp4"),
+        ("empty driving", "empty.mp4"),
+        ("zero decodable frames", "no_frames.mp4"),
+        ("best frame out of range", "out of range"),
+        ("negative best frame", "best-frame"),
+    ],
+)
+def test_bad_input_one_line_exit_2_no_output(
+    case, needle, bad_inputs, media, tiny_kit, tmp_path, capsys
+):
+    corrupt, empty_png, corrupt_video, empty_video, no_frames = bad_inputs
+    source, driving, extra = media["source"], media["driving"], []
+    if case == "missing source":
+        source = tmp_path / "missing.png"
+    elif case == "corrupt source":
+        source = corrupt
+    elif case == "empty source":
+        source = empty_png
+    elif case == "missing driving":
+        driving = tmp_path / "missing.mp4"
+    elif case == "corrupt driving":
+        driving = corrupt_video
+    elif case == "empty driving":
+        driving = empty_video
+    elif case == "zero decodable frames":
+        driving = no_frames
+    elif case == "best frame out of range":
+        extra = ["--best-frame", "10"]
+    elif case == "negative best frame":
+        extra = ["--best-frame", "-1"]
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    code, err = run_in_process(
+        [source, driving, "-o", out_dir / "result.mp4", *model_args(tiny_kit), *extra], capsys
+    )
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fomm: error:"), err
+    assert needle in lines[0]
+    assert list(out_dir.iterdir()) == []
+
+
+def test_unwritable_output_folder(media, tiny_kit, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, err = run_in_process(
+        [
+            media["source"],
+            media["driving"],
+            "-o",
+            blocker / "sub" / "out.mp4",
+            *model_args(tiny_kit),
+        ],
+        capsys,
+    )
+    assert code == 2 and err.count("\n") == 1 and "not writable" in err
+    assert blocker.read_text() == "not a folder"
+
+
+def test_checkpoint_not_torch_file(media, tmp_path, capsys):
+    fake = tmp_path / "fake.pth"
+    fake.write_text("definitely not a checkpoint")
+    out = tmp_path / "out.mp4"
+    code, err = run_in_process(
+        [media["source"], media["driving"], "-o", out, "--checkpoint", fake], capsys
+    )
+    assert code == 2 and "fake.pth: not a PyTorch checkpoint" in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+class CreatesFile:
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def test_checkpoint_with_pickled_object_refused(media, tmp_path, capsys):
+    target = tmp_path / "created-by-unpickling.txt"
+    evil = tmp_path / "evil.pth"
+    torch.save({"generator": CreatesFile(str(target)), "kp_detector": {}}, evil)
+    out = tmp_path / "out.mp4"
+    code, err = run_in_process(
+        [media["source"], media["driving"], "-o", out, "--checkpoint", evil], capsys
+    )
+    assert code == 2 and "evil.pth: refused" in err and err.count("\n") == 1
+    assert not target.exists() and not out.exists()
+
+
+def test_checkpoint_of_another_configuration(media, tiny_kit, shared_dir, tmp_path, capsys):
+    other = shared_dir / "conformance" / "public" / "modules-no-jacobian" / "config.yaml"
+    out = tmp_path / "out.mp4"
+    code, err = run_in_process(
+        [
+            media["source"],
+            media["driving"],
+            "-o",
+            out,
+            "--checkpoint",
+            tiny_kit / "model.pth",
+            "--config",
+            other,
+        ],
+        capsys,
+    )
+    assert code == 2 and "does not fit the configuration" in err and err.count("\n") == 1
+    assert not out.exists()
