@@ -55,6 +55,17 @@ def test_rotation_is_applied(clip_with_audio, clip_rotated):
     assert np.array_equal(turned, np.rot90(upright, k=1, axes=(1, 2)))
 
 
+def test_non_square_pixels_read_at_display_aspect(media_dir, ffmpeg_make):
+    path = ffmpeg_make(
+        media_dir / "anamorphic.mp4",
+        "-f", "lavfi", "-i", "testsrc=size=32x32:rate=10", "-frames:v", "3",
+        "-vf", "setsar=2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+    )  # fmt: skip
+    info = probe(path)
+    assert (info.width, info.height) == (64, 32) and not info.square_pixels
+    assert VideoReader(path).read_all().shape == (3, 32, 64, 3)
+
+
 def test_variable_rate_read_at_average_rate(clip_vfr, vfr_times):
     info = probe(clip_vfr)
     assert info.variable_rate

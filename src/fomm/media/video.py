@@ -58,6 +58,7 @@ class VideoInfo:
     has_audio: bool
     audio_codec: str | None
     variable_rate: bool = False
+    square_pixels: bool = True
 
     def to_json_dict(self) -> dict:
         """Plain types for `json.dumps` (fps as "num/den" and as a float)."""
@@ -73,6 +74,7 @@ class VideoInfo:
             "has_audio": self.has_audio,
             "audio_codec": self.audio_codec,
             "variable_rate": self.variable_rate,
+            "square_pixels": self.square_pixels,
         }
 
 
@@ -81,12 +83,14 @@ class _StreamHeader:
     width: int
     height: int
     rotation: int
+    sample_aspect: Fraction
     fps_text: str | None
     tbr_text: str | None
 
 
 _STREAM_LINE = re.compile(r"^\s*Stream #0:\d+\S*: (\w+): (.*)$")
 _SIZE = re.compile(r", (\d+)x(\d+)(?=[\s,\[]|$)")
+_SAMPLE_ASPECT = re.compile(r"\[SAR (\d+):(\d+) DAR")
 _FPS = re.compile(r"([\d.]+)(k?) fps")
 _TBR = re.compile(r"([\d.]+)(k?) tbr")
 _DISPLAY_MATRIX = re.compile(r"rotation of (-?[\d.]+) degrees")
@@ -131,10 +135,18 @@ def parse_stream_header(stderr: str) -> tuple[_StreamHeader | None, str | None]:
             width=int(size.group(1)),
             height=int(size.group(2)),
             rotation=round(rotation) % 360,
+            sample_aspect=_sample_aspect(rest),
             fps_text=_printed_rate(_FPS.search(rest)),
             tbr_text=_printed_rate(_TBR.search(rest)),
         )
     return video, audio_codec
+
+
+def _sample_aspect(stream_line: str) -> Fraction:
+    found = _SAMPLE_ASPECT.search(stream_line)
+    if found is None or int(found.group(1)) == 0 or int(found.group(2)) == 0:
+        return Fraction(1)
+    return Fraction(int(found.group(1)), int(found.group(2)))
 
 
 def parse_packet_listing(listing: str) -> tuple[Fraction, list[int], list[int]]:
@@ -261,6 +273,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     average, variable, span = _measure_timing(time_base, timestamps, durations)
     rate = _choose_rate(average, variable, header)
     quarter_turn = header.rotation in (90, 270)
+    # non-square pixels: shown (and read) widened or narrowed to the display aspect
+    shown_width = max(1, round(header.width * header.sample_aspect))
     frame_count = len(timestamps)
     if variable:
         # read through ffmpeg's fps filter, which yields about span * rate frames
@@ -268,8 +282,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     duration = float(span) if span > 0 else frame_count / float(rate)
     return VideoInfo(
         path=str(path),
-        width=header.height if quarter_turn else header.width,
-        height=header.width if quarter_turn else header.height,
+        width=header.height if quarter_turn else shown_width,
+        height=shown_width if quarter_turn else header.height,
         fps=rate,
         frame_count=frame_count,
         duration=duration,
@@ -277,6 +291,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         has_audio=audio_codec is not None,
         audio_codec=audio_codec,
         variable_rate=variable,
+        square_pixels=header.sample_aspect == 1,
     )
 
 
@@ -325,7 +340,8 @@ class VideoReader:
 
     def _read_args(self) -> list[str]:
         size = None
-        if (self.height, self.width) != (self.info.height, self.info.width):
+        resized = (self.height, self.width) != (self.info.height, self.info.width)
+        if resized or not self.info.square_pixels:
             size = (self.height, self.width)
         rate = self.fps if self.info.variable_rate else None
         return ffmpeg_args.build_read_args(self.path, constant_rate=rate, size=size)
