@@ -171,3 +171,19 @@ def test_cli_crop(tmp_path, fomm_cli, awkward_name, empty_file):
     assert failed.stderr.strip() == f"fomm: error: {empty_file}: file is empty"
     assert sorted(os.listdir(tmp_path)) == sorted([source.name, "out dir"])
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_huge_and_tiny_pictures(tmp_path, caplog):
+    canvas = np.full((3000, 4000, 3), 120, np.uint8)
+    photo = np.asarray(Image.fromarray(data.astronaut()).resize((1024, 1024)))
+    canvas[1000:2024, 1500:2524] = photo
+    write_image(tmp_path / "huge.jpg", canvas)
+    box = crop_picture(tmp_path / "huge.jpg", tmp_path / "huge_crop.png", size=64)
+    truth = (1500 + FACE_CENTRE[0] * 2, 1000 + FACE_CENTRE[1] * 2)
+    assert np.hypot(box.centre_x - truth[0], box.centre_y - truth[1]) < 0.1 * 3000
+    assert read_image(tmp_path / "huge_crop.png").shape == (64, 64, 3)
+    write_image(tmp_path / "dot.png", np.full((1, 1, 3), 9, np.uint8))
+    with caplog.at_level(logging.WARNING, logger="fomm.media.crop"):
+        crop_picture(tmp_path / "dot.png", tmp_path / "dot_crop.png", size=16)
+    assert "no face" in caplog.text
+    assert np.all(read_image(tmp_path / "dot_crop.png") == 9)

@@ -131,12 +131,18 @@ def detect_face(frame: np.ndarray, scale: float | None = None) -> FaceBox | None
     The frame is shrunk by `scale` (default `detection_scale`) before the search; pass 1.0
     for a frame that is already small.
     """
-    from skimage.transform import rescale
+    from PIL import Image
 
     scale = detection_scale(*frame.shape[:2]) if scale is None else scale
-    grey = _grey(frame)
     if scale < 1.0:
-        grey = rescale(grey, scale, anti_aliasing=True)
+        height, width = frame.shape[:2]
+        small = (max(1, round(width * scale)), max(1, round(height * scale)))
+        frame = np.asarray(Image.fromarray(np.ascontiguousarray(frame[..., :3])).resize(
+            small, Image.Resampling.BOX))  # fmt: skip
+        scale_x, scale_y = small[0] / width, small[1] / height
+    else:
+        scale_x = scale_y = scale
+    grey = _grey(frame)
     smallest = max(CASCADE_WINDOW, round(min(grey.shape) * SMALLEST_FACE))
     if min(grey.shape) < smallest:
         return None
@@ -152,10 +158,10 @@ def detect_face(frame: np.ndarray, scale: float | None = None) -> FaceBox | None
         return None
     best = max(found, key=lambda face: face["width"] * face["height"])
     return FaceBox(
-        x=best["c"] / scale,
-        y=best["r"] / scale,
-        width=best["width"] / scale,
-        height=best["height"] / scale,
+        x=best["c"] / scale_x,
+        y=best["r"] / scale_y,
+        width=best["width"] / scale_x,
+        height=best["height"] / scale_y,
     )
 
 
