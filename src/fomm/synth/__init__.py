@@ -2,13 +2,14 @@
 
 from fomm.synth.identity import PuppetIdentity, sample_identity
 from fomm.synth.motion import Motion, neutral_motion, random_motion
-from fomm.synth.render import render_frames
+from fomm.synth.render import landmark_positions, render_frames
 from fomm.synth.speech import SpeechPlan, mouth_opening, plan_speech, synthesise_speech, write_wav
 
 __all__ = [
     "Motion",
     "PuppetIdentity",
     "SpeechPlan",
+    "landmark_positions",
     "mouth_opening",
     "neutral_motion",
     "plan_speech",

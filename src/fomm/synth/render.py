@@ -332,3 +332,39 @@ def render_frames(identity: PuppetIdentity, motion: Motion, size: int = 64) -> n
             frames = _stylise_painting(frames, identity.texture_seed)
         out[start : start + len(chunk)] = np.clip(frames * 255 + 0.5, 0, 255).astype(np.uint8)
     return out
+
+
+def landmark_positions(identity: PuppetIdentity, motion: Motion) -> np.ndarray:
+    """(frames, 5, 2) frame coordinates (x, y) of the eyes, nose tip, mouth and chin.
+
+    The true trajectories of rigid face points, for judging detected keypoints.
+    """
+    yaw = np.asarray(motion.yaw, np.float64)[:, None]
+    squash = 1 - 0.18 * np.abs(yaw)
+    head_x = np.concatenate(
+        [
+            -identity.eye_spacing * squash + 0.2 * yaw,
+            identity.eye_spacing * squash + 0.2 * yaw,
+            0.32 * yaw,
+            0.26 * yaw,
+            np.zeros_like(yaw),
+        ],
+        axis=1,
+    )
+    tip_y = identity.eye_height + identity.nose_length + 0.08
+    head_y = np.array(
+        [
+            identity.eye_height,
+            identity.eye_height,
+            tip_y,
+            identity.mouth_height,
+            identity.head_height,
+        ]
+    )[None, :]
+    angle = np.asarray(motion.rotation, np.float64)[:, None]
+    units = np.asarray(motion.scale, np.float64)[:, None] * identity.head_size
+    x = units * (np.cos(angle) * head_x - np.sin(angle) * head_y)
+    y = units * (np.sin(angle) * head_x + np.cos(angle) * head_y)
+    x = x + np.asarray(motion.translation_x)[:, None]
+    y = y + _HEAD_CENTRE_Y + np.asarray(motion.translation_y)[:, None]
+    return np.stack([x, y], axis=-1)

@@ -1,0 +1,120 @@
+"""Training configuration: the original layout (`model_params`, `dataset_params`,
+`train_params`) read into typed, frozen dataclasses; unknown keys are errors."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from fomm.config import ModelConfig
+from fomm.errors import FommError, InputError
+
+
+@dataclass(frozen=True)
+class SyntheticData:
+    """Puppet clips rendered in memory at start-up. Identity seeds are `seed*100000 + i`."""
+
+    clips: int = 400
+    frames_per_clip: int = 24
+    fps: float = 4.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TransformParams:
+    sigma_affine: float = 0.05
+    sigma_tps: float = 0.005
+    points_tps: int = 5
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    reconstruction: float = 10.0
+    equivariance_value: float = 10.0
+    equivariance_jacobian: float = 10.0
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    num_epochs: int = 100
+    num_repeats: int = 1
+    epoch_milestones: tuple[int, ...] = (60, 90)
+    lr_generator: float = 2.0e-4
+    lr_kp_detector: float = 2.0e-4
+    batch_size: int = 8
+    scales: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125)
+    transform_params: TransformParams = field(default_factory=TransformParams)
+    loss_weights: LossWeights = field(default_factory=LossWeights)
+    horizontal_flip: bool = True
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    model: ModelConfig
+    train: TrainParams
+    synthetic: SyntheticData
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return self.model.frame_shape
+
+    def to_yaml_document(self) -> dict[str, Any]:
+        document = self.model.to_fomm_yaml()
+        document["dataset_params"]["synthetic"] = asdict(self.synthetic)
+        params = asdict(self.train)
+        params["epoch_milestones"] = list(self.train.epoch_milestones)
+        params["scales"] = list(self.train.scales)
+        document["train_params"] = params
+        return document
+
+
+def _build(cls, values: dict[str, Any] | None, where: str):
+    """A dataclass from a mapping, refusing keys the dataclass does not have."""
+    values = dict(values or {})
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise FommError(f"unknown key {where}.{unknown[0]} (known: {', '.join(known)})")
+    nested = {"transform_params": TransformParams, "loss_weights": LossWeights}
+    for name, value in list(values.items()):
+        if name in nested:
+            values[name] = _build(nested[name], value, f"{where}.{name}")
+        elif name in ("epoch_milestones", "scales"):
+            values[name] = tuple(value)
+    return cls(**values)
+
+
+def settings_from_document(document: dict[str, Any]) -> TrainSettings:
+    if not isinstance(document, dict):
+        raise FommError("a training config must be a mapping")
+    dataset = dict(document.get("dataset_params") or {})
+    synthetic = _build(SyntheticData, dataset.pop("synthetic", None), "dataset_params.synthetic")
+    model = ModelConfig.from_fomm_yaml(document)
+    train = _build(TrainParams, document.get("train_params"), "train_params")
+    problem = model.frame_size_problem(*model.frame_shape)
+    if problem:
+        raise FommError(problem)
+    if train.batch_size < 1 or train.num_epochs < 1 or train.num_repeats < 1:
+        raise FommError("train_params: batch_size, num_epochs and num_repeats must be >= 1")
+    return TrainSettings(model=model, train=train, synthetic=synthetic)
+
+
+def load_settings(path: str | os.PathLike) -> TrainSettings:
+    """Read a training config YAML; errors name the file."""
+    import yaml
+
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InputError(path, "training config not found") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise InputError(path, f"not a readable YAML file ({type(error).__name__})") from None
+    try:
+        return settings_from_document(document)
+    except FommError as error:
+        raise InputError(path, str(error)) from None
+    except (TypeError, ValueError) as error:
+        raise InputError(path, f"bad training config ({error})") from None
