@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tracemalloc
 from fractions import Fraction
 
 import numpy as np
@@ -43,6 +44,40 @@ def test_reader_stops_early_and_restarts(clip_25fps):
     again = next(iter(reader))
     assert np.array_equal(first, again)
     reader.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "rate", "expected"),
+    [
+        ("ms.mkv", "libx264", "30000/1001", Fraction(30000, 1001)),  # 1 ms time base
+        ("ts.ts", "mpeg2video", "30000/1001", Fraction(30000, 1001)),
+        ("avi.avi", "mpeg4", "24000/1001", Fraction(24000, 1001)),
+        ("gif.gif", "gif", "25", Fraction(25)),  # 10 ms time base
+        ("webm.webm", "libvpx-vp9", "50", Fraction(50)),
+        ("half.mp4", "libx264", "25/2", Fraction(25, 2)),
+    ],
+)
+def test_exact_rate_in_containers(media_dir, ffmpeg_make, name, codec, rate, expected):
+    path = ffmpeg_make(
+        media_dir / name,
+        "-f", "lavfi", "-i", f"testsrc=size=32x32:rate={rate}", "-frames:v", "10", "-c:v", codec,
+    )  # fmt: skip
+    info = probe(path)
+    assert info.fps == expected and info.frame_count == 10 and not info.variable_rate
+    assert info.duration == pytest.approx(10 / float(expected))
+    assert len(VideoReader(path).read_all()) == 10
+
+
+@pytest.mark.parametrize(
+    "rate",
+    [Fraction(75, 11), Fraction(24000, 1001), Fraction(60000, 1001), Fraction(1, 2), 120, 12.5],
+)
+def test_writer_rates_round_trip(tmp_path, rate):
+    out = tmp_path / "rate.mp4"
+    with VideoWriter(out, rate) as writer:
+        writer.write(np.zeros((6, 16, 16, 3), np.uint8))
+    info = probe(out)
+    assert info.fps == Fraction(rate) and info.frame_count == 6
 
 
 def test_rotation_is_applied(clip_with_audio, clip_rotated):
@@ -217,3 +252,20 @@ def test_awkward_file_names(tmp_path, monkeypatch, awkward_name):
         writer.write(np.zeros((16, 16, 3), np.uint8))
     assert probe(dash).frame_count == 1
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_reader_memory_stays_flat(media_dir, ffmpeg_make):
+    path = ffmpeg_make(
+        media_dir / "longer.mp4",
+        "-f", "lavfi", "-i", "testsrc=size=160x120:rate=50", "-frames:v", "300",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+    )  # fmt: skip
+    frame_bytes = 160 * 120 * 3
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in VideoReader(path))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 300
+    assert peak < 40 * frame_bytes  # holding every frame would take 300 frames

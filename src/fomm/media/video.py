@@ -38,6 +38,10 @@ logger = logging.getLogger(__name__)
 # A timestamp further than this fraction of a frame period from a uniform grid makes the
 # video variable-rate (containers with millisecond time bases jitter by well under this).
 VARIABLE_RATE_GRID_TOLERANCE = 0.25
+# Below this many time-base ticks a frame, durations are rounded too coarsely to give the rate;
+# the spacing of first and last timestamps does, when it agrees with them this closely.
+COARSE_PERIOD_TICKS = 200
+COARSE_SPACING_AGREEMENT = Fraction(3, 100)
 # A rate printed by ffmpeg with two decimals is snapped to a common rational when this close.
 PRINTED_RATE_TOLERANCE = 0.0051
 # The snapped header rate is trusted when the measured average agrees this closely.
@@ -216,6 +220,12 @@ def _measure_timing(
     if period <= 0:
         return Fraction(0), False, Fraction(0)
     if not variable:
+        if period < COARSE_PERIOD_TICKS and count >= 2 and order[-1] > order[0]:
+            # a coarse time base (mkv's 1 ms) rounds every duration the same way (33 ms at
+            # 29.97 fps); the first-to-last spacing keeps the exact rate
+            spaced = Fraction(order[-1] - order[0], count - 1)
+            if abs(spaced - period) <= COARSE_SPACING_AGREEMENT * period:
+                period = spaced
         return 1 / (period * time_base), False, count * period * time_base
     ends = [
         pts + (duration if duration > 0 else period) for pts, duration in zip(timestamps, durations)
@@ -225,12 +235,13 @@ def _measure_timing(
 
 
 def _choose_rate(average: Fraction, variable: bool, header: _StreamHeader) -> Fraction:
-    """The exact rate: ffmpeg's guess snapped to a common rational when the packets agree."""
+    """The exact rate: a common rational (25, 30000/1001, 25/2) when ffmpeg's printed guess
+    is one and the packets agree with it, else the average the packets give."""
     if not variable:
         for text in (header.tbr_text, header.fps_text):
-            if not text:
+            candidate = common_rate_near(float(text), PRINTED_RATE_TOLERANCE) if text else None
+            if candidate is None:
                 continue
-            candidate = snap_printed_rate(text)
             if average == 0 or abs(candidate - average) <= HEADER_RATE_AGREEMENT * average:
                 return candidate
     if average > 0:
@@ -279,7 +290,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     if variable:
         # read through ffmpeg's fps filter, which yields about span * rate frames
         frame_count = max(1, round(span * rate))
-    duration = float(span) if span > 0 else frame_count / float(rate)
+    duration = float(span) if variable else float(frame_count / rate)
     return VideoInfo(
         path=str(path),
         width=header.height if quarter_turn else shown_width,
