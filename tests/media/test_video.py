@@ -101,6 +101,22 @@ def test_non_square_pixels_read_at_display_aspect(media_dir, ffmpeg_make):
     assert VideoReader(path).read_all().shape == (3, 32, 64, 3)
 
 
+def test_phone_rotation_clockwise(media_dir, ffmpeg_make, clip_with_audio):
+    path = ffmpeg_make(
+        media_dir / "phone.mp4",
+        "-display_rotation",
+        "-90",
+        "-i",
+        str(clip_with_audio),
+        "-c",
+        "copy",
+    )
+    info = probe(path)
+    assert info.rotation == 90 and (info.width, info.height) == (48, 64)
+    upright = VideoReader(clip_with_audio).read_all()
+    assert np.array_equal(VideoReader(path).read_all(), np.rot90(upright, k=-1, axes=(1, 2)))
+
+
 def test_variable_rate_read_at_average_rate(clip_vfr, vfr_times):
     info = probe(clip_vfr)
     assert info.variable_rate
