@@ -165,7 +165,7 @@ def train(settings: TrainSettings, sampler: PairSampler, options: TrainOptions) 
             if not first_losses:
                 first_losses = dict(values)
             running = {k: 0.95 * running.get(k, v) + 0.05 * v for k, v in values.items()}
-            last_losses = dict(running)
+            last_losses = values
             iterations += 1
             bar.update(1)
             if iterations % 10 == 0:
