@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import tracemalloc
 from fractions import Fraction
 
@@ -35,6 +36,17 @@ def test_reader_yields_every_frame(clip_25fps):
     assert len(frames) == 50 == reader.info.frame_count
     assert all(frame.shape == (64, 64, 3) and frame.dtype == np.uint8 for frame in frames)
     assert not np.array_equal(frames[0], frames[-1])  # the test pattern moves
+
+
+def test_trimmed_copy_counts_only_shown_frames(media_dir, ffmpeg_make, clip_25fps, caplog):
+    # cut between key frames without re-encoding: the edit list hides the lead-in packets
+    path = ffmpeg_make(media_dir / "trimmed.mp4", "-ss", "0.5", "-i", str(clip_25fps), "-c", "copy")
+    info = probe(path)
+    with caplog.at_level(logging.WARNING, logger="fomm.media.video"):
+        frames = VideoReader(path).read_all()
+    assert len(frames) == info.frame_count
+    assert 35 <= info.frame_count <= 38
+    assert caplog.text == ""
 
 
 def test_reader_stops_early_and_restarts(clip_25fps):
@@ -78,6 +90,20 @@ def test_writer_rates_round_trip(tmp_path, rate):
         writer.write(np.zeros((6, 16, 16, 3), np.uint8))
     info = probe(out)
     assert info.fps == Fraction(rate) and info.frame_count == 6
+
+
+def test_close_from_another_thread_ends_iteration(clip_25fps, caplog):
+    reader = VideoReader(clip_25fps)
+    seen = 0
+    with caplog.at_level(logging.WARNING, logger="fomm.media.video"):
+        for _ in reader:
+            seen += 1
+            if seen == 3:
+                closer = threading.Thread(target=reader.close)
+                closer.start()
+                closer.join()
+    assert 3 <= seen < 50
+    assert caplog.text == ""
 
 
 def test_rotation_is_applied(clip_with_audio, clip_rotated):

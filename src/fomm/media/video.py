@@ -42,6 +42,8 @@ VARIABLE_RATE_GRID_TOLERANCE = 0.25
 # the spacing of first and last timestamps does, when it agrees with them this closely.
 COARSE_PERIOD_TICKS = 200
 COARSE_SPACING_AGREEMENT = Fraction(3, 100)
+# AV_PKT_FLAG_DISCARD, as framecrc prints it in `F=0x..`
+PACKET_FLAG_DISCARD = 0x4
 # A rate printed by ffmpeg with two decimals is snapped to a common rational when this close.
 PRINTED_RATE_TOLERANCE = 0.0051
 # The snapped header rate is trusted when the measured average agrees this closely.
@@ -154,7 +156,11 @@ def _sample_aspect(stream_line: str) -> Fraction:
 
 
 def parse_packet_listing(listing: str) -> tuple[Fraction, list[int], list[int]]:
-    """Time base, presentation timestamps and durations of a framecrc packet listing."""
+    """Time base, presentation timestamps and durations of a framecrc packet listing.
+
+    Packets flagged discard (edit lists of trimmed mp4s, AAC priming) are decoded by players
+    but never shown, so they are left out.
+    """
     time_base = Fraction(1, 1)
     timestamps: list[int] = []
     durations: list[int] = []
@@ -168,10 +174,13 @@ def parse_packet_listing(listing: str) -> tuple[Fraction, list[int], list[int]]:
         if len(fields) < 5 or fields[0] != "0":
             continue
         try:
-            dts, pts, duration = int(fields[1]), int(fields[2]), int(fields[3])
+            pts, duration = int(fields[2]), int(fields[3])
+            flags = next((int(f[2:], 0) for f in fields[6:] if f.startswith("F=")), 0)
         except ValueError:
             continue
-        timestamps.append(pts if pts is not None else dts)
+        if flags & PACKET_FLAG_DISCARD:
+            continue
+        timestamps.append(pts)
         durations.append(duration)
     return time_base, timestamps, durations
 
@@ -373,9 +382,11 @@ class VideoReader:
                 yield np.frombuffer(buffer, dtype=np.uint8).reshape(self.height, self.width, 3)
             code = process.wait()
         finally:
-            if self._process is process:
+            closed_meanwhile = self._process is not process
+            if not closed_meanwhile:
                 self.close()
-        self._report_end(code, process.stderr_text())
+        if not closed_meanwhile:  # `close()` from elsewhere ends the frames without a report
+            self._report_end(code, process.stderr_text())
 
     def _report_end(self, code: int, stderr: str) -> None:
         if self.frames_read == 0:
@@ -409,7 +420,10 @@ def _read_into(stream, buffer: bytearray) -> int:
     view = memoryview(buffer)
     filled = 0
     while filled < len(buffer):
-        count = stream.readinto(view[filled:])
+        try:
+            count = stream.readinto(view[filled:])
+        except (OSError, ValueError):  # the pipe was closed by `close()` in another thread
+            break
         if not count:
             break
         filled += count
