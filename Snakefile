@@ -23,7 +23,6 @@ include: "workflow/rules/gallery.smk"
 wildcard_constraints:
     picture=SAFE_NAME,
     driving=SAFE_NAME,
-    video=SAFE_NAME,
 
 
 rule all:

@@ -240,13 +240,16 @@ def get_animate_options(wildcards):
     """fomm animate flags (no file names) from config.animate and the driving sheet's mode."""
     settings = config["animate"]
     mode = DRIVING[wildcards.driving].get("mode") or settings["mode"]
-    options = ["--mode", mode, "--device", settings["device"]]
-    options += [
-        "--batch-size",
-        str(settings["batch_size"]),
+    options = [
+        "--mode",
+        mode,
+        "--device",
+        settings["device"],
         "--precision",
         settings["precision"],
     ]
+    if settings["batch_size"] is not None:
+        options += ["--batch-size", str(settings["batch_size"])]
     if settings["adapt_scale"]:
         options.append("--adapt-scale")
     if settings["best_frame"] is not None:

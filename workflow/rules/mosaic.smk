@@ -1,11 +1,16 @@
-# One side-by-side video per driving video: driving | picture 1 | picture 2 | ...
+# One side-by-side video per driving video, with its sound: sources, driving video, results.
 
 
 rule mosaic:
     input:
         unpack(get_mosaic_inputs),
     output:
-        video=temp(f"{SILENT_VIDEOS}/{{driving}}/mosaic.mp4"),
+        video=report(
+            "results/{driving}/mosaic.mp4",
+            caption="../report/mosaic.rst",
+            category="{driving}",
+            labels={"driving": "{driving}", "video": "mosaic"},
+        ),
         poster="results/{driving}/mosaic.png",
     log:
         "logs/mosaic/{driving}.log",

@@ -1,22 +1,22 @@
 # Sound from the original driving video, in a small CPU job apart from the GPU work.
 
 
-ruleorder: mosaic > animate
+ruleorder: mosaic > mux_audio
 
 
 rule mux_audio:
     input:
-        video=f"{SILENT_VIDEOS}/{{driving}}/{{video}}.mp4",
+        video=f"{SILENT_VIDEOS}/{{driving}}/{{picture}}.mp4",
         audio=get_audio_source,
     output:
         report(
-            "results/{driving}/{video}.mp4",
+            "results/{driving}/{picture}.mp4",
             caption="../report/result.rst",
             category="{driving}",
-            labels={"driving": "{driving}", "video": "{video}"},
+            labels={"driving": "{driving}", "picture": "{picture}"},
         ),
     log:
-        "logs/mux/{driving}/{video}.log",
+        "logs/mux/{driving}/{picture}.log",
     conda:
         "../../envs/fomm.yaml"
     container:
