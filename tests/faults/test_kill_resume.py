@@ -90,7 +90,7 @@ def killed_animation(tmp_path_factory, tiny_kit):
 
 
 def test_killed_animation_leaves_nothing_that_looks_finished(killed_animation):
-    out, output, leftovers, _, _ = killed_animation
+    _, output, leftovers, _, _ = killed_animation
     assert leftovers, "the kill came before anything was written: the test proves nothing"
     for name in leftovers:
         assert Path(name).name.startswith("."), f"{name} left by a killed run looks finished"
@@ -106,7 +106,7 @@ def test_rerun_after_kill_writes_the_complete_video(killed_animation):
 
 
 def test_rerun_after_kill_removes_stale_partials(killed_animation):
-    out, output, leftovers, _, _ = killed_animation
+    out, _, leftovers, _, _ = killed_animation
     stale = [name for name in leftovers if (out / name).exists()]
     assert not stale, f"stale partial files of the killed run are still there: {stale}"
 
@@ -213,7 +213,12 @@ def killed_workflow(tmp_path_factory, tiny_kit):
             complete_at_kill[path] = mtime
 
     unlock = subprocess.run(
-        snakemake_command("--unlock"), cwd=workdir, env=fomm_env(), capture_output=True, text=True
+        snakemake_command("--unlock"),
+        check=False,
+        cwd=workdir,
+        env=fomm_env(),
+        capture_output=True,
+        text=True,
     )
     assert unlock.returncode == 0, unlock.stdout + unlock.stderr
     rerun = subprocess.run(
@@ -245,7 +250,7 @@ def test_killed_workflow_completes_on_rerun(killed_workflow):
 
 @pytest.mark.slow
 def test_killed_workflow_redoes_nothing_complete(killed_workflow):
-    workdir, complete_at_kill, rerun, _ = killed_workflow
+    _, complete_at_kill, rerun, _ = killed_workflow
     assert complete_at_kill, "nothing was complete at the kill: the test proves nothing"
     for path, mtime in complete_at_kill.items():
         assert path.stat().st_mtime_ns == mtime, f"{path} was redone"
