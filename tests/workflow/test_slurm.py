@@ -136,7 +136,7 @@ def test_slurm_profile_runs_each_pair_as_a_gpu_job_in_the_container_on_scratch(
     # The job copies were uploaded and removed from scratch (Snakemake leaves the job's own
     # log copies there; the uploaded ones were read above).
     left = [path for path in scratch.rglob("*") if path.is_file()]
-    assert left and all("/logs/" in str(path) for path in left), left
+    assert all("/logs/" in str(path) for path in left), left
     assert any(
         "Retrieving from storage" in path.read_text() and "send to storage" in path.read_text()
         for path in job_logs
