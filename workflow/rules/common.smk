@@ -312,9 +312,10 @@ def build_gallery_html(title, rows):
     from html import escape
     from urllib.parse import quote
 
-    def video_tag(video, poster):
+    def video_tag(video, poster, width=""):
+        size = f' width="{width}"' if width else ""
         return (
-            f'<video controls preload="none" poster="{quote(poster)}" width="256">'
+            f'<video controls preload="none" poster="{quote(poster)}"{size}>'
             f'<source src="{quote(video)}" type="video/mp4"></video>'
         )
 
@@ -337,7 +338,7 @@ def build_gallery_html(title, rows):
             if video is None:
                 body = '<p class="missing">failed or not run yet</p>'
             else:
-                body = video_tag(video, poster)
+                body = video_tag(video, poster, width=256)
             parts.append(
                 f"<figure>{body}<figcaption>{escape(picture)}</figcaption></figure>"
             )
