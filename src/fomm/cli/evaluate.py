@@ -25,7 +25,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="held-out set (any integer >= 0)")
     parser.add_argument("--pairs", type=int, default=8, help="source/driving pairs")
-    parser.add_argument("--frames", type=int, default=60, help="frames per driving clip (25 fps)")
+    parser.add_argument("--frames", type=int, default=100, help="frames per driving clip (25 fps)")
     parser.add_argument("--config", type=Path, help="model config YAML (else from checkpoint)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--json", action="store_true", help="print one JSON object")

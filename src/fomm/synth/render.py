@@ -22,13 +22,23 @@ def coverage(distance: np.ndarray, pixel: np.ndarray | float) -> np.ndarray:
 
 
 def ellipse_distance(x: np.ndarray, y: np.ndarray, rx, ry) -> np.ndarray:
-    """Approximate signed distance to an axis-aligned ellipse centred at the origin."""
-    return (np.sqrt((x / rx) ** 2 + (y / ry) ** 2) - 1.0) * np.minimum(rx, ry)
+    """Approximate signed distance to an axis-aligned ellipse centred at the origin.
+
+    First-order: the implicit function divided by its gradient length, so thin ellipses
+    keep a one-pixel edge along their whole outline.
+    """
+    return superellipse_distance(x, y, rx, ry, 2.0)
 
 
 def superellipse_distance(x, y, rx, ry, power: float) -> np.ndarray:
-    radius = (np.abs(x / rx) ** power + np.abs(y / ry) ** power) ** (1.0 / power)
-    return (radius - 1.0) * np.minimum(rx, ry)
+    """Approximate signed distance to |x/rx|^p + |y/ry|^p = 1 (first-order, as above)."""
+    ax = np.abs(x / rx) + 1e-9
+    ay = np.abs(y / ry) + 1e-9
+    radius = (ax**power + ay**power) ** (1.0 / power)
+    # Gradient of the radius: (ax/radius)^(p-1) / rx along x, likewise along y.
+    gx = (ax / radius) ** (power - 1) / rx
+    gy = (ay / radius) ** (power - 1) / ry
+    return (radius - 1.0) / np.sqrt(gx * gx + gy * gy)
 
 
 def polygon_distance(x: np.ndarray, y: np.ndarray, vertices: list[tuple[float, float]]):

@@ -137,7 +137,7 @@ def evaluate_model(
     model,
     seed: int = 0,
     num_pairs: int = 8,
-    num_frames: int = 60,
+    num_frames: int = 100,
     video_path: str | os.PathLike | None = None,
 ) -> EvaluationResult:
     """Score `model` (a fomm.model.checkpoint.LoadedModel) on held-out puppets."""
