@@ -29,21 +29,18 @@ def command_output(*args: str, timeout: float = 30) -> subprocess.CompletedProce
 
 @pytest.fixture(scope="module")
 def local_slurm(shared_dir):
-    """A running local SLURM; stopped afterwards only if this fixture started it."""
+    """A running local SLURM. Left running afterwards: other test folders may share it, and
+    ../shared/tools/local-slurm-down stops it."""
     if os.geteuid() != 0:
         pytest.skip("local SLURM needs root (apt-get install, daemons)")
     if shutil.which("slurmctld") is None and shutil.which("apt-get") is None:
         pytest.skip("SLURM is not installed and apt-get is not available to install it")
-    was_up = shutil.which("sinfo") is not None and command_output("sinfo", "-h").returncode == 0
     up = command_output("bash", str(shared_dir / "tools" / "local-slurm-up"), timeout=180)
     if up.returncode != 0:
         reason = f"local SLURM could not be started: {(up.stdout + up.stderr)[-800:]}"
         print(reason)
         pytest.skip(reason)
     print(up.stdout.strip())
-    yield
-    if not was_up:
-        command_output("bash", str(shared_dir / "tools" / "local-slurm-down"), timeout=60)
 
 
 def write_test_profile(folder: Path, workdir: Path, scratch: Path) -> Path:
