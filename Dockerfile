@@ -16,7 +16,8 @@ ENV PYTHONDONTWRITEBYTECODE=1
 ENV PIP_NO_CACHE_DIR=1
 ENV PYTHONUNBUFFERED=1
 
-COPY pyproject.toml README.md /opt/fomm/
+COPY pyproject.toml /opt/fomm/pyproject.toml
+COPY README.md /opt/fomm/README.md
 COPY src /opt/fomm/src
 
 RUN python -m pip install /opt/fomm
