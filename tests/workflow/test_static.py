@@ -205,3 +205,33 @@ def test_mosaic_command_builder():
     ]  # fmt: skip
     with pytest.raises(ValueError):
         build("d.mp4", ["a.png"], [], "m.mp4", "m.png", 64)
+
+
+def test_slurm_profile_has_the_settings_the_local_slurm_recipe_needs():
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    assert profile["executor"] == "slurm"
+    assert profile["software-deployment-method"] == "apptainer"
+    assert "--nv" in profile["apptainer-args"].split()
+    assert "--bind" in profile["apptainer-args"].split()
+    assert profile["default-storage-provider"] == "fs"
+    assert "$SLURM_JOB_ID" in profile["remote-job-local-storage-prefix"]
+    assert set(profile["shared-fs-usage"]) == {
+        "persistence",
+        "software-deployment",
+        "sources",
+        "source-cache",
+    }
+    assert profile["slurm-status-command"] == "squeue"
+    assert profile["keep-going"] is True and profile["retries"] >= 1
+    assert profile["latency-wait"] >= 5
+    assert profile["set-resources"]["animate"]["slurm_partition"]
+    # GPUs are asked for by the rule's gpu=1 only, never also as gres (both would be sent).
+    assert "gres" not in str(profile)
+    rule = (REPO / "workflow" / "rules" / "animate.smk").read_text()
+    assert "gpu=1" in rule and "gres" not in rule
+
+
+def test_local_profile_keeps_going_and_caps_gpus():
+    profile = yaml.safe_load((REPO / "profiles" / "local" / "config.yaml").read_text())
+    assert profile["keep-going"] is True
+    assert "gpu=1" in profile["resources"]
