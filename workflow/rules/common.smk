@@ -1,7 +1,6 @@
 # Config validation, sample discovery, naming and every helper the rules use.
 import csv
 import hashlib
-import os
 import re
 import shutil
 import urllib.request
