@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Benchmark: the fomm engine against a naive loop in the style of the original demo.
+
+On the vox-256 architecture (weights rebuilt by the conformance kit's make_checkpoint.py):
+frames/s of the naive loop (batch 1, source re-encoded every frame, frames kept as float64)
+and of the engine (source encoded once, batches, channels-last) in fp32 and bf16, the max
+output difference and PSNR, and the peak RSS of `animate_file` (decode, animate, encode)
+at 32 and 128 driving frames, each in its own subprocess. Prints ratios against the targets.
+
+    .venv/bin/python bench/engine.py                 # CPU, 16 frames timed
+    .venv/bin/python bench/engine.py --frames 32     # the full run (about 2.5 min on 2 quiet cores)
+    .venv/bin/python bench/engine.py --device cuda --batch-sizes 1 8 32 64 --precisions fp32 fp16 bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FOMM_SHARED", REPO.parent / "shared"))
+KEYS = SHARED / "spec" / "keys" / "vox-256.txt"
+CONFIG = SHARED / "conformance" / "public" / "animation-vox-256" / "config.yaml"
+
+
+def vox_state_dicts(seed: int = 0) -> dict:
+    """The vox-256 weights of the kit's recipe, built in memory."""
+    script = SHARED / "conformance" / "make_checkpoint.py"
+    spec = importlib.util.spec_from_file_location("make_checkpoint", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_checkpoint(str(KEYS), str(CONFIG), seed)
+
+
+def smooth_clip(frames: int, size: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth synthetic source (H,W,3) and a drifting, slowly rotating driving clip (T,H,W,3)."""
+    from scipy.ndimage import gaussian_filter, rotate
+
+    rng = np.random.default_rng(seed)
+    field = gaussian_filter(rng.uniform(0, 1, (size * 2, size * 2, 3)), (6, 6, 0))
+    field = (field - field.min()) / (field.max() - field.min())
+    source = field[size // 2 : size // 2 + size, size // 2 : size // 2 + size]
+    driving = []
+    for t in range(frames):
+        shifted = np.roll(field, (3 * t, 2 * t), axis=(0, 1))
+        turned = rotate(shifted, angle=0.5 * t, reshape=False, order=1, mode="reflect")
+        driving.append(turned[size // 2 : size // 2 + size, size // 2 : size // 2 + size])
+    return source.astype(np.float32), np.clip(np.stack(driving), 0, 1).astype(np.float32)
+
+
+def naive_demo_loop(model, source: np.ndarray, driving: np.ndarray) -> np.ndarray:
+    """The original demo's loop: batch 1, full generator call (source re-encoded) per frame."""
+    from fomm.model.kinematics import normalize_kp
+
+    driving_float64 = [frame.astype(np.float64) for frame in driving]  # as skimage returns them
+    predictions = []
+    with torch.no_grad():
+        source_tensor = torch.tensor(source[np.newaxis].astype(np.float32)).permute(0, 3, 1, 2)
+        video = torch.tensor(np.array(driving_float64)[np.newaxis].astype(np.float32))
+        video = video.permute(0, 4, 1, 2, 3)
+        kp_source = model.kp_detector(source_tensor)
+        kp_initial = model.kp_detector(video[:, :, 0])
+        for index in range(video.shape[2]):
+            kp_driving = model.kp_detector(video[:, :, index])
+            kp_norm = normalize_kp(
+                kp_source, kp_driving, kp_initial, relative=True, adapt_scale=True
+            )
+            out = model.generator(source_tensor, kp_source=kp_source, kp_driving=kp_norm)
+            frame = np.transpose(out["prediction"].data.cpu().numpy(), [0, 2, 3, 1])[0]
+            predictions.append(frame.astype(np.float64))
+    return np.stack(predictions)
+
+
+def engine_run(model, source, driving, precision: str, batch_size: int, device: str) -> np.ndarray:
+    from fomm.engine.animate import AnimationOptions, Animator
+
+    options = AnimationOptions(
+        adapt_scale=True, precision=precision, batch_size=batch_size, device=device
+    )
+    animator = Animator(model, source, options)
+    out = [
+        animator.animate(driving[i : i + batch_size]) for i in range(0, len(driving), batch_size)
+    ]
+    if animator.device.type == "cuda":
+        torch.cuda.synchronize()
+    return np.concatenate(out)
+
+
+def timed(function, *args) -> tuple[np.ndarray, float]:
+    started = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - started
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+def load(state_dicts, device="cpu"):
+    from fomm.model.checkpoint import load_state_dicts
+
+    return load_state_dicts(state_dicts, device=device)
+
+
+def rss_child(checkpoint: str, source: str, driving: str, output: str, precision: str) -> None:
+    """Run one animate_file and print the process's peak RSS in MiB (as JSON)."""
+    from fomm.engine.animate import AnimationOptions, animate_file
+    from fomm.model.checkpoint import load_model
+
+    model = load_model(checkpoint)
+    options = AnimationOptions(adapt_scale=True, precision=precision, device="cpu")
+    report = animate_file(model, source, driving, output, options, audio=False)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {"frames": report.frames, "peak_rss_mib": peak_kib / 1024, "seconds": report.seconds}
+        )
+    )
+
+
+def measure_rss(state_dicts, frame_counts: list[int], precision: str) -> dict[int, dict]:
+    from fomm.media.image import write_image
+    from fomm.media.video import VideoWriter
+
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="fomm-bench-") as folder:
+        folder = Path(folder)
+        checkpoint = folder / "vox.pth"
+        torch.save(state_dicts, checkpoint)
+        source, driving = smooth_clip(max(frame_counts))
+        write_image(folder / "source.png", (source * 255).round().astype(np.uint8))
+        for count in frame_counts:
+            clip = folder / f"driving_{count}.mp4"
+            with VideoWriter(clip, 25) as writer:
+                writer.write((driving[:count] * 255).round().astype(np.uint8))
+            command = [
+                sys.executable, __file__, "--rss-child", str(checkpoint), str(folder / "source.png"),
+                str(clip), str(folder / f"out_{count}.mp4"), precision,
+            ]  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            results[count] = json.loads(done.stdout.strip().splitlines()[-1])
+            print(
+                f"  animate_file {count:4d} frames: peak RSS {results[count]['peak_rss_mib']:.0f} MiB, "
+                f"{count / results[count]['seconds']:.2f} frames/s end to end",
+                flush=True,
+            )
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=16, help="driving frames timed (default 16)")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[4])
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--rss-frames", type=int, nargs="*", default=[32, 128])
+    parser.add_argument("--rss-precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--skip-naive", action="store_true", help="only time the engine")
+    parser.add_argument("--rss-child", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_child:
+        rss_child(*args.rss_child)
+        return 0
+
+    torch.set_grad_enabled(False)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
+    state_dicts = vox_state_dicts()
+    source, driving = smooth_clip(args.frames)
+    print(f"vox-256, {args.frames} driving frames at 256x256")
+
+    naive = None
+    if not args.skip_naive:
+        naive_model = load(state_dicts)
+        naive_demo_loop(naive_model, source, driving[:1])  # warm-up
+        naive, naive_seconds = timed(naive_demo_loop, naive_model, source, driving)
+        naive_fps = args.frames / naive_seconds
+        print(
+            f"naive demo loop:  {naive_fps:7.2f} frames/s ({naive_seconds / args.frames:.3f} s/frame)"
+        )
+        del naive_model
+
+    engine_model = load(state_dicts, args.device)
+    reference = None
+    summary = {}
+    for precision in args.precisions:
+        for batch_size in args.batch_sizes:
+            engine_run(
+                engine_model, source, driving[:batch_size], precision, batch_size, args.device
+            )
+            frames, seconds = timed(
+                engine_run, engine_model, source, driving, precision, batch_size, args.device
+            )
+            fps = args.frames / seconds
+            line = f"engine {precision} batch {batch_size:3d}: {fps:7.2f} frames/s"
+            if naive is not None:
+                line += f", {naive_seconds / seconds:5.2f}x naive"
+                line += f", max|diff| vs naive {np.abs(frames - naive).max():.2e}"
+                line += f", PSNR vs naive {psnr(frames, naive):.1f} dB"
+            if precision == "fp32" and reference is None:
+                reference = frames
+            elif reference is not None:
+                line += f", PSNR vs engine fp32 {psnr(frames, reference):.1f} dB"
+            print(line, flush=True)
+            summary[(precision, batch_size)] = (fps, frames)
+
+    rss = {}
+    if args.rss_frames and args.device == "cpu":
+        print(f"peak RSS of `animate_file` ({args.rss_precision}), one subprocess each:")
+        rss = measure_rss(state_dicts, args.rss_frames, args.rss_precision)
+
+    print(
+        "\nratios (targets: fp32 >= 1.7x with max|diff| <= 1e-5; bf16 >= 3.5x with PSNR >= 40 dB"
+        " vs fp32; RSS(128)/RSS(32) < 1.1)"
+    )
+    if naive is not None:
+        for (precision, batch_size), (fps, frames) in summary.items():
+            ratio = fps / naive_fps
+            if precision == "fp32":
+                diff = float(np.abs(frames - naive).max())
+                verdict = "ok" if ratio >= 1.7 and diff <= 1e-5 else "MISSED"
+                print(
+                    f"  fp32 batch {batch_size}: {ratio:.2f}x naive, max|diff| {diff:.2e}  [{verdict}]"
+                )
+            elif reference is not None:
+                quality = psnr(frames, reference)
+                target = 3.5 if precision == "bf16" else 1.0
+                verdict = "ok" if ratio >= target and quality >= 40 else "MISSED"
+                print(
+                    f"  {precision} batch {batch_size}: {ratio:.2f}x naive, PSNR vs fp32 {quality:.1f} dB  [{verdict}]"
+                )
+    if len(rss) >= 2:
+        small, large = min(rss), max(rss)
+        ratio = rss[large]["peak_rss_mib"] / rss[small]["peak_rss_mib"]
+        verdict = "ok" if ratio < 1.1 else "MISSED"
+        print(f"  RSS({large})/RSS({small}) = {ratio:.3f}  [{verdict}]")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
