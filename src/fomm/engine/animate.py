@@ -280,17 +280,18 @@ def _put(channel: queue.Queue, item: object, stop: threading.Event) -> bool:
     return False
 
 
-def _get(channel: queue.Queue, workers: list[_Worker]) -> object:
+def _get(channel: queue.Queue, stop: threading.Event, producer: _Worker | None = None) -> object:
+    """Next item; _DONE when the pipeline stops; re-raises the producer's error."""
     while True:
         try:
             return channel.get(timeout=0.1)
         except queue.Empty:
-            for worker in workers:
-                worker.check()
-                if not worker.is_alive() and worker.error is None and channel.empty():
-                    # a finished producer always leaves _DONE; re-check once more
-                    with contextlib.suppress(queue.Empty):
-                        return channel.get_nowait()
+            if producer is not None:
+                producer.check()
+                if not producer.is_alive() and channel.empty():
+                    return _DONE
+            if stop.is_set():
+                return _DONE
 
 
 def _read_source(path: Path, size: tuple[int, int]) -> np.ndarray:
@@ -433,24 +434,29 @@ def animate_file(
     writer_kwargs = {} if quality is None else {"quality": quality}
     writer = VideoWriter(video_path, info.fps, **writer_kwargs)
     stop = threading.Event()
+    stop_encoding = threading.Event()  # set when the encoder ends, normally or not
     decoded: queue.Queue = queue.Queue(maxsize=options.queue_batches)
     animated: queue.Queue = queue.Queue(maxsize=options.queue_batches)
     frames_written = 0
 
     def decode() -> None:
-        for chunk in batched(_driving_frames(driving_path, size), animator.batch_size):
-            if not _put(decoded, chunk, stop):
-                return
+        with contextlib.closing(_driving_frames(driving_path, size)) as frames:
+            for chunk in batched(frames, animator.batch_size):
+                if not _put(decoded, chunk, stop):
+                    return
         _put(decoded, _DONE, stop)
 
     def encode() -> None:
         nonlocal frames_written
-        while True:
-            item = _get(animated, [])
-            if item is _DONE:
-                return
-            writer.write(item)
-            frames_written += len(item)
+        try:
+            while True:
+                item = _get(animated, stop)
+                if item is _DONE:
+                    return
+                writer.write(item)
+                frames_written += len(item)
+        finally:
+            stop_encoding.set()
 
     decoder = _Worker(decode, "fomm-decode")
     encoder = _Worker(encode, "fomm-encode")
@@ -459,15 +465,16 @@ def animate_file(
         encoder.start()
         with _progress(info.frame_count, "animate") as bar:
             while True:
-                chunk = _get(decoded, [decoder])
+                chunk = _get(decoded, stop, decoder)
                 if chunk is _DONE:
                     break
                 frames = animator.animate_uint8(chunk)
-                encoder.check()
-                if not _put(animated, frames, stop):
-                    break
+                if not _put(animated, frames, stop_encoding):
+                    encoder.join()
+                    encoder.check()
+                    raise FommError(f"{output_path}: the video encoder stopped early")
                 bar.update(len(frames))
-        _put(animated, _DONE, stop)
+        _put(animated, _DONE, stop_encoding)
         encoder.join()
         encoder.check()
         decoder.join()
