@@ -3,7 +3,8 @@
     python -m fomm.demo --config config/vox-256.yaml --checkpoint vox-cpk.pth.tar \
         --source_image face.png --driving_video drive.mp4 --relative --adapt_scale
 
-runs the fomm engine with the original's semantics: absolute keypoints unless --relative,
+runs the fomm engine with the original's semantics: frames resized to 256x256, absolute
+keypoints unless --relative,
 --best_frame N wins over --find_best_frame (which uses FOMM keypoints, not face-alignment),
 output at the driving video's frame rate (no audio unless --audio).
 """
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision,
         align_corners=args.align_corners,
         compile=args.compile,
+        frame_size=(256, 256),  # the original demo resizes to 256x256 whatever the config says
     )
     model = load_model(args.checkpoint, args.config)
     animate_file(

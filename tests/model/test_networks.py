@@ -164,3 +164,23 @@ def test_convex_hull_area():
     triangle = np.array([[0, 0], [2, 0], [0, 2], [1, 0]])
     assert convex_hull_area(triangle) == pytest.approx(2.0)
     assert convex_hull_area(np.array([[0, 0], [1, 1], [2, 2]])) == 0.0
+
+
+def test_trains_with_gradients(make_tiny_config):
+    """Training mode: the loss reaches every learnable tensor and running stats update."""
+    config = make_tiny_config()
+    kp_detector, generator = build_networks(config)
+    kp_detector.train()
+    generator.train()
+    source, driving = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    before = generator.first.norm.running_mean.clone()
+    out = generator(source, kp_detector(source), kp_detector(driving))
+    (out["prediction"] - driving).abs().mean().backward()
+    missing = [
+        name
+        for module in (kp_detector, generator)
+        for name, parameter in module.named_parameters()
+        if parameter.grad is None
+    ]
+    assert missing == []
+    assert not torch.equal(before, generator.first.norm.running_mean)

@@ -22,7 +22,7 @@ class SameBlock(nn.Module):
         self.norm = nn.BatchNorm2d(out_channels, affine=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.norm(self.conv(x)))
+        return F.relu(self.norm(self.conv(x)), inplace=True)
 
 
 class DownBlock(nn.Module):
@@ -34,7 +34,7 @@ class DownBlock(nn.Module):
         self.norm = nn.BatchNorm2d(out_channels, affine=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(F.relu(self.norm(self.conv(x))), 2)
+        return F.avg_pool2d(F.relu(self.norm(self.conv(x)), inplace=True), 2)
 
 
 class UpBlock(nn.Module):
@@ -47,7 +47,7 @@ class UpBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        return F.relu(self.norm(self.conv(x)))
+        return F.relu(self.norm(self.conv(x)), inplace=True)
 
 
 class ResBlock(nn.Module):
@@ -61,8 +61,8 @@ class ResBlock(nn.Module):
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(F.relu(self.norm1(x)))
-        out = self.conv2(F.relu(self.norm2(out)))
+        out = self.conv1(F.relu(self.norm1(x), inplace=True))
+        out = self.conv2(F.relu(self.norm2(out), inplace=True))
         return out + x
 
 
