@@ -215,3 +215,41 @@ def test_checkpoint_of_another_configuration(media, tiny_kit, shared_dir, tmp_pa
     )
     assert code == 2 and "does not fit the configuration" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def write_tone(path, seconds: float, rate: int = 16000) -> None:
+    import wave
+
+    import numpy as np
+
+    samples = (
+        0.3 * 32767 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * rate)) / rate)
+    ).astype("<i2")
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes(samples.tobytes())
+
+
+def test_driving_audio_is_muxed(media, tiny_kit, tmp_path, capsys):
+    from fomm.media.audio import mux_audio
+
+    tone = tmp_path / "tone.wav"
+    write_tone(tone, 1.0)
+    driving = tmp_path / "driving_sound.mp4"
+    assert mux_audio(media["driving"], tone, driving)
+    with_sound, without = tmp_path / "with.mp4", tmp_path / "without.mp4"
+    code, err = run_in_process(
+        [media["source"], driving, "-o", with_sound, *model_args(tiny_kit)], capsys
+    )
+    assert code == 0, err
+    code, err = run_in_process(
+        [media["source"], driving, "-o", without, "--no-audio", *model_args(tiny_kit)], capsys
+    )
+    assert code == 0, err
+    assert probe(with_sound).has_audio and not probe(without).has_audio
+    assert probe(with_sound).frame_count == probe(without).frame_count == 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["tone.wav", "driving_sound.mp4", "with.mp4", "without.mp4"]
+    )
