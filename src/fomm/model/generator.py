@@ -106,9 +106,7 @@ class Generator(nn.Module):
                 align_corners=self.align_corners,
             )
 
-        # Contiguous on purpose: channels-last kernels here round differently enough to move
-        # the output by ~1e-5 against the reference, for no clear speed gain.
-        out = self.bottleneck(out.contiguous())
+        out = self.bottleneck(out)
         for block in self.up_blocks:
             out = block(out)
         result["prediction"] = torch.sigmoid(self.final(out))
