@@ -165,6 +165,14 @@ def job_env(fault_bin: Path, work: Path, **faults: str) -> dict[str, str]:
     return env
 
 
+def submitted(work: Path) -> bool:
+    """Whether snakemake's log says it submitted a job to SLURM."""
+    return any(
+        "has been submitted with SLURM jobid" in log.read_text(errors="replace")
+        for log in (work / ".snakemake" / "log").glob("*.snakemake.log")
+    )
+
+
 def cancel(jobs: list[str]) -> None:
     """scancel jobs a failed test left behind (lines of active_jobs)."""
     if jobs:
@@ -235,13 +243,12 @@ def test_interrupting_snakemake_cancels_its_slurm_jobs(slurm, fault_bin, tmp_pat
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if any("|RUNNING|" in job for job in active_jobs(work)) and any(
-                "animate" in str(log) for log in (work / ".snakemake" / "slurm_logs").rglob("*.log")
-            ):
+            if any("|RUNNING|" in job for job in active_jobs(work)) and submitted(work):
                 break
             time.sleep(0.5)
         else:
             pytest.fail(f"the animate job never ran: {active_jobs(work)}")
+        time.sleep(3)  # let snakemake finish registering the job it just submitted
         run.send_signal(signal.SIGINT)
         output, _ = run.communicate(timeout=60)
     finally:
