@@ -253,3 +253,27 @@ def test_driving_audio_is_muxed(media, tiny_kit, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["tone.wav", "driving_sound.mp4", "with.mp4", "without.mp4"]
     )
+
+
+@pytest.mark.gpu
+def test_cuda_fp16_animate(media, tiny_kit, tmp_path, capsys):
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    output = tmp_path / "cuda.mp4"
+    code, err = run_in_process(
+        [media["source"], media["driving"], "-o", output, *model_args(tiny_kit),
+         "--device", "cuda", "--precision", "fp16", "--batch-size", "64"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert probe(output).frame_count == 10
+
+
+def test_fp16_on_cpu_is_refused(media, tiny_kit, tmp_path, capsys):
+    output = tmp_path / "cpu16.mp4"
+    code, err = run_in_process(
+        [media["source"], media["driving"], "-o", output, *model_args(tiny_kit),
+         "--device", "cpu", "--precision", "fp16"],
+        capsys,
+    )  # fmt: skip
+    assert code == 2 and "fp16 needs CUDA" in err and not output.exists()

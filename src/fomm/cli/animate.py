@@ -46,8 +46,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "animate",
         help="animate a source picture with a driving video",
-        description="Animate SOURCE (a picture) with the motion of DRIVING (a video). The output "
-        "has the driving video's frame rate and frame count; the driving audio is copied.",
+        description="Animate SOURCE (a picture) with the motion of DRIVING (a video). Frames are "
+        "resized as the original demo does (skimage, to the config's frame_shape: 256x256 for "
+        "every published checkpoint). The output has the driving video's frame rate and frame "
+        "count; the driving audio is copied.",
     )
     parser.add_argument("source", metavar="SOURCE", help="source picture")
     parser.add_argument("driving", metavar="DRIVING", help="driving video")

@@ -100,6 +100,8 @@ def frames_to_tensor(frames: np.ndarray, device: torch.device, channels_last: bo
     kernels as the reference (same rounding) and run faster than on contiguous input.
     """
     tensor = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))
+    if device.type == "cuda":
+        tensor = tensor.pin_memory()
     tensor = tensor.to(device, non_blocking=True).permute(0, 3, 1, 2)
     return tensor if channels_last else tensor.contiguous()
 
@@ -119,9 +121,17 @@ class Animator:
         model.set_align_corners(options.align_corners)
         self.kp_detector = model.kp_detector
         self.generator = model.generator
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            # fp32 means the reference's arithmetic: no TF32 convolutions or matmuls
+            exact = options.precision == "fp32"
+            torch.backends.cudnn.allow_tf32 = not exact
+            torch.backends.cuda.matmul.allow_tf32 = not exact
         if options.compile:
-            self.kp_detector = torch.compile(model.kp_detector)
-            self.generator = torch.compile(model.generator)
+            # on CUDA "reduce-overhead" replays CUDA graphs (one per batch shape)
+            mode = "reduce-overhead" if self.device.type == "cuda" else None
+            self.kp_detector = torch.compile(model.kp_detector, mode=mode)
+            self.generator = torch.compile(model.generator, mode=mode)
         self.source = frames_to_tensor(source[None], self.device, options.channels_last)
         with self.inference():
             self.kp_source = self._float_kp(self.kp_detector(self.source))
