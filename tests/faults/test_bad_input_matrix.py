@@ -449,6 +449,28 @@ def _(d, good, stack):
     return fails(argv, d / "a-file")
 
 
+@case("output-is-an-existing-folder-animate")
+def _(d, good, stack):
+    (d / "out").mkdir()
+    return fails(animate_argv(good.source, good.driving, d / "out"), d / "out", "folder")
+
+
+@case("output-is-an-existing-folder-mux")
+def _(d, good, stack):
+    (d / "out").mkdir()
+    return fails(
+        ["mux", good.driving, "--audio-from", good.driving, "-o", d / "out"], d / "out", "folder"
+    )
+
+
+@case("output-is-an-existing-folder-crop")
+def _(d, good, stack):
+    (d / "out").mkdir()
+    return fails(
+        ["crop", good.driving, "-o", d / "out", "--size", "64", "--no-face"], d / "out", "folder"
+    )
+
+
 @case("output-on-full-disk-animate")
 def _(d, good, stack):
     disk = stack.enter_context(full_tmpfs(d / "disk"))
