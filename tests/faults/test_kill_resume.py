@@ -55,35 +55,47 @@ def visible_files(folder: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def killed_animation(tmp_path_factory, tiny_kit):
-    """(output folder, output path, leftovers right after the kill, rerun's exit, stderr)."""
-    folder = tmp_path_factory.mktemp("killed")
+def long_inputs(tmp_path_factory, tiny_kit) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("long-inputs")
     source = make_picture(folder / "source.png", (80, 80))
     driving = make_clip(
         folder / "long.mp4", frames=DRIVING_FRAMES, fps="25", size="64x64", audio_seconds=30
     )
-    out = folder / "out"
-    output = out / "result.mp4"
-    argv = animate_argv(source, driving, output, "--batch-size", "4")
+    return source, driving
+
+
+def start_and_wait_for_output(argv: list[str], out: Path) -> subprocess.Popen:
+    """Start `fomm ARGV` in its own session; return once its partial output is growing."""
     process = subprocess.Popen(
         [sys.executable, "-m", "fomm", *argv],
         env=fomm_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,
     )
+
+    def writing() -> bool:
+        listing = file_listing(out) if out.exists() else {}
+        return any(size > 2000 for size, _ in listing.values())
+
     try:
-
-        def writing() -> bool:
-            return (
-                any(size > 2000 for size, _ in file_listing(out).values())
-                if out.exists()
-                else False
-            )
-
         wait_for(writing, 120, "the partial video to grow")
-    finally:
+    except BaseException:
         kill_group(process)
+        raise
+    return process
+
+
+@pytest.fixture(scope="module")
+def killed_animation(tmp_path_factory, long_inputs):
+    """(output folder, output path, leftovers right after the kill, rerun's exit, stderr)."""
+    source, driving = long_inputs
+    out = tmp_path_factory.mktemp("killed") / "out"
+    output = out / "result.mp4"
+    argv = animate_argv(source, driving, output, "--batch-size", "4")
+    process = start_and_wait_for_output(argv, out)
+    kill_group(process)
     assert process.returncode == -signal.SIGKILL
     leftovers = file_listing(out)
     code, stderr = run_cli(argv)
@@ -110,6 +122,26 @@ def test_rerun_after_kill_removes_stale_partials(killed_animation):
     out, _, leftovers, _, _ = killed_animation
     stale = [name for name in leftovers if (out / name).exists()]
     assert not stale, f"stale partial files of the killed run are still there: {stale}"
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stopped_animation_cleans_up(stop, long_inputs, tmp_path):
+    """SIGTERM (SLURM's time limit and scancel, `timeout`) or SIGINT (Ctrl-C) to the
+    process group: fomm stops promptly, exits non-zero and removes its partial files."""
+    source, driving = long_inputs
+    out = tmp_path / "out"
+    process = start_and_wait_for_output(
+        animate_argv(source, driving, out / "result.mp4", "--batch-size", "4"), out
+    )
+    os.killpg(process.pid, stop)
+    try:
+        _, stderr = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        kill_group(process)
+        pytest.fail(f"fomm did not stop within 20 s of {stop.name}")
+    assert process.returncode != 0
+    assert "Traceback" not in stderr, stderr
+    assert file_listing(out) == {}, f"left behind after {stop.name}: {file_listing(out)}"
 
 
 # --------------------------------------------------------------------------- snakemake
