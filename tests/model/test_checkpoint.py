@@ -198,3 +198,20 @@ def test_default_checkpoint_missing_is_clear(monkeypatch, tmp_path):
     monkeypatch.setattr(checkpoint, "DEFAULT_CHECKPOINT", tmp_path / "default.pth")
     with pytest.raises(InputError, match="default model is not installed"):
         load_model("default")
+
+
+def test_legacy_format_checkpoint_loads(make_tiny_config, tmp_path):
+    """The published files predate the zip format (torch 1.0): they load weights-only too."""
+    config = make_tiny_config()
+    torch.manual_seed(0)
+    kp_detector, generator = build_networks(config)
+    checkpoint = {
+        "generator": generator.state_dict(),
+        "kp_detector": kp_detector.state_dict(),
+        "optimizer_generator": {"state": {}, "param_groups": [{"lr": 2e-4, "betas": (0.5, 0.999)}]},
+        "epoch": 99,
+    }
+    torch.save(checkpoint, tmp_path / "legacy.pth.tar", _use_new_zipfile_serialization=False)
+    model = load_model(tmp_path / "legacy.pth.tar")
+    for name, value in generator.state_dict().items():
+        assert torch.equal(model.generator.state_dict()[name], value)

@@ -372,9 +372,12 @@ def load_state_dicts(
                 f"does not fit the configuration{against}: {problem}; "
                 f"{_describe_closest(state_dicts)}",
             )
-    kp_detector, generator = build_networks(config)
-    kp_detector.load_state_dict(state_dicts["kp_detector"])
-    generator.load_state_dict(state_dicts["generator"])
+    # Built on the meta device and given the loaded tensors themselves: no random
+    # initialisation and no second copy of the weights in memory.
+    with torch.device("meta"):
+        kp_detector, generator = build_networks(config)
+    kp_detector.load_state_dict(state_dicts["kp_detector"], assign=True)
+    generator.load_state_dict(state_dicts["generator"], assign=True)
     kp_detector.to(device).eval().requires_grad_(False)
     generator.to(device).eval().requires_grad_(False)
     matches = published_matches(config)
