@@ -27,7 +27,7 @@ import queue
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -512,8 +512,3 @@ def animate_file(
         has_audio,
         time.perf_counter() - started,
     )
-
-
-def with_overrides(options: AnimationOptions, **changes: object) -> AnimationOptions:
-    """A copy of the options with some fields changed."""
-    return replace(options, **changes)
