@@ -516,6 +516,15 @@ def _(d, good, stack):
     )
 
 
+@case("output-on-full-disk-crop-picture")
+def _(d, good, stack):
+    disk = stack.enter_context(full_tmpfs(d / "disk"))
+    output = disk / "face.png"
+    return fails(
+        ["crop", good.source, "-o", output, "--size", "64", "--no-face"], output, "no space"
+    )
+
+
 @case("output-on-full-disk-crop")
 def _(d, good, stack):
     disk = stack.enter_context(full_tmpfs(d / "disk"))
@@ -615,6 +624,25 @@ def _(d, good, stack):
     return Row([], fails_naming="examples/pictures/gone.png", snakemake_cwd=work)
 
 
+@case("workflow-results-on-full-disk")
+def _(d, good, stack):
+    work = _workflow_dir(d, good, {})
+    stack.enter_context(full_tmpfs(work / "results"))
+
+    def verify_log(text: str) -> None:
+        log = (work / "logs" / "crop" / "pictures" / "face.log").read_text()
+        errors = [line for line in log.splitlines() if line.startswith("fomm: error:")]
+        assert len(errors) == 1 and "results/_pictures/face.png" in errors[0], log
+        assert "no space" in errors[0].lower(), log
+
+    return Row(
+        ["results/_pictures/face.png"],
+        fails_naming="logs/crop/pictures/face.log",
+        snakemake_cwd=work,
+        check=verify_log,
+    )
+
+
 @case("workflow-names-collide-after-sanitising")
 def _(d, good, stack):
     pictures = {
@@ -651,10 +679,12 @@ def inputs(tmp_path_factory, tiny_kit) -> Inputs:
     )
 
 
-def run_snakemake_dry(work: Path) -> subprocess.CompletedProcess:
+def run_snakemake(work: Path, targets: list[str]) -> subprocess.CompletedProcess:
+    """snakemake in work: a dry run (-n) without targets, else a real run of the targets."""
+    mode = targets if targets else ["-n"]
     return subprocess.run(
         ["timeout", "-k", "5", "120", sys.executable, "-m", "snakemake", "--snakefile",
-         str(REPO / "Snakefile"), "-n", "--cores", "1"],
+         str(REPO / "Snakefile"), "--cores", "1", *mode],
         cwd=work, capture_output=True, text=True, env=fomm_env(), check=False,
     )  # fmt: skip
 
@@ -667,7 +697,7 @@ def test_bad_input(name, inputs, tmp_path):
         row = CASES[name](folder, inputs, stack)
         before = file_listing(tmp_path)
         if row.snakemake_cwd is not None:
-            result = run_snakemake_dry(row.snakemake_cwd)
+            result = run_snakemake(row.snakemake_cwd, row.argv)
             text = result.stdout + result.stderr
             if row.fails_naming is not None:
                 assert result.returncode != 0, text
@@ -675,10 +705,13 @@ def test_bad_input(name, inputs, tmp_path):
                 assert "Traceback" not in text, text
             else:
                 assert result.returncode == 0, text
+            if row.check is not None:
                 row.check(text)  # type: ignore[misc]
-            assert not (row.snakemake_cwd / "results").exists() or not any(
-                (row.snakemake_cwd / "results").rglob("*")
-            )
+            results = row.snakemake_cwd / "results"
+            left = [
+                p for p in results.rglob("*") if p.is_file() and not p.name.startswith("filler")
+            ]
+            assert not left, f"left under results/: {left}"
             return
         cwd_before = set(os.listdir(Path.cwd()))
         code, stderr = run_cli(row.argv)
