@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
@@ -10,11 +11,48 @@ from pathlib import Path
 
 from fomm.errors import InputError
 
+PARTIAL_MARK = ".partial-"
+
 
 def partial_path(final: str | os.PathLike) -> Path:
-    """A temporary name beside `final`, keeping its suffix so tools infer the format."""
+    """A temporary name beside `final`, keeping its suffix so tools infer the format.
+
+    Partial files of the same output left by processes that no longer run (killed with
+    SIGKILL, a node that went down) are removed first, so reruns do not pile them up.
+    """
     final = Path(final)
-    return final.with_name(f".{final.stem}.partial-{os.getpid()}{final.suffix}")
+    remove_stale_partials(final)
+    return final.with_name(f".{final.stem}{PARTIAL_MARK}{os.getpid()}{final.suffix}")
+
+
+def _process_is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_partials(final: str | os.PathLike) -> list[Path]:
+    """Delete `.<stem>.partial-<pid><suffix>` files beside `final` whose process is gone."""
+    final = Path(final)
+    prefix = f".{final.stem}{PARTIAL_MARK}"
+    removed = []
+    try:
+        candidates = list(final.parent.glob(f"{glob.escape(prefix)}*{glob.escape(final.suffix)}"))
+    except OSError:
+        return removed
+    for candidate in candidates:
+        pid_text = candidate.name[len(prefix) : len(candidate.name) - len(final.suffix)]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        if not _process_is_running(int(pid_text)):
+            with contextlib.suppress(OSError):
+                candidate.unlink()
+                removed.append(candidate)
+    return removed
 
 
 def ensure_writable_dir(path: str | os.PathLike) -> Path:

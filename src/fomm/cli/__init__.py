@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
+import threading
 
 from fomm import __version__
 from fomm.errors import FommError
@@ -48,8 +50,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (scancel, a SLURM time limit, `timeout`): unwind so partials go."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
 def run_handler(handler, args) -> int:
-    """Run a subcommand; user errors become one line on stderr and exit code 2."""
+    """Run a subcommand; user errors become one line on stderr and exit code 2.
+
+    SIGTERM is turned into an exception in the main thread so that every open output is
+    aborted (temporary files removed) before the process exits with 143.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return int(handler(args) or 0)
     except FommError as error:
@@ -58,6 +74,9 @@ def run_handler(handler, args) -> int:
     except KeyboardInterrupt:
         print("fomm: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("fomm: terminated", file=sys.stderr)
+        return 143
 
 
 def main(argv: list[str] | None = None) -> int:
