@@ -570,6 +570,34 @@ def _(d, good, stack):
     return fails(["crop", noise, "-o", d / "out" / "face.png", "--size", "64"], noise)
 
 
+# --------------------------------------------------------------------------- training configs
+
+
+def _train_row(
+    d: Path, change: Callable[[dict], None] | None, *extra: str
+) -> tuple[list[str], Path]:
+    config = yaml.safe_load((REPO / "configs" / "puppets-64.yaml").read_text())
+    if change is not None:
+        change(config)
+    (d / "train.yaml").write_text(yaml.safe_dump(config))
+    argv = ["train", "--config", str(d / "train.yaml"), "--data", "synthetic",
+            "--out", str(d / "out" / "trained.pth"), "--max-minutes", "0.05", "--device", "cpu",
+            *extra]  # fmt: skip
+    return argv, d / "train.yaml"
+
+
+@case("train-config-unknown-key")
+def _(d, good, stack):
+    argv, config = _train_row(d, lambda c: c["train_params"].update(colour="blue"))
+    return fails(argv, config, "colour")
+
+
+@case("train-config-wrong-type")
+def _(d, good, stack):
+    argv, config = _train_row(d, lambda c: c["train_params"].update(num_epochs="ten"))
+    return fails(argv, config, "num_epochs")
+
+
 # --------------------------------------------------------------------------- workflow configs
 
 
