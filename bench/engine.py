@@ -6,6 +6,8 @@ frames/s of the naive loop (batch 1, source re-encoded every frame, frames kept 
 and of the engine (source encoded once, batches, channels-last) in fp32 and bf16, the max
 output difference and PSNR, and the peak RSS of `animate_file` (decode, animate, encode)
 at 32 and 128 driving frames, each in its own subprocess. Prints ratios against the targets.
+The naive loop and the engine configurations are timed chunk by chunk in turn, so that on a
+shared machine they all see the same background load.
 
     .venv/bin/python bench/engine.py                 # CPU, 16 frames timed
     .venv/bin/python bench/engine.py --frames 32     # the full run (about 2.5 min on 2 quiet cores)
@@ -60,48 +62,83 @@ def smooth_clip(frames: int, size: int = 256, seed: int = 0) -> tuple[np.ndarray
     return source.astype(np.float32), np.clip(np.stack(driving), 0, 1).astype(np.float32)
 
 
-def naive_demo_loop(model, source: np.ndarray, driving: np.ndarray) -> np.ndarray:
-    """The original demo's loop: batch 1, full generator call (source re-encoded) per frame."""
-    from fomm.model.kinematics import normalize_kp
+class NaiveDemoLoop:
+    """The original demo's loop: batch 1, full generator call (source re-encoded) per frame,
+    driving frames held as float64 (as skimage returns them), predictions kept as float64."""
 
-    driving_float64 = [frame.astype(np.float64) for frame in driving]  # as skimage returns them
-    predictions = []
-    with torch.no_grad():
-        source_tensor = torch.tensor(source[np.newaxis].astype(np.float32)).permute(0, 3, 1, 2)
-        video = torch.tensor(np.array(driving_float64)[np.newaxis].astype(np.float32))
-        video = video.permute(0, 4, 1, 2, 3)
-        kp_source = model.kp_detector(source_tensor)
-        kp_initial = model.kp_detector(video[:, :, 0])
-        for index in range(video.shape[2]):
-            kp_driving = model.kp_detector(video[:, :, index])
-            kp_norm = normalize_kp(
-                kp_source, kp_driving, kp_initial, relative=True, adapt_scale=True
-            )
-            out = model.generator(source_tensor, kp_source=kp_source, kp_driving=kp_norm)
-            frame = np.transpose(out["prediction"].data.cpu().numpy(), [0, 2, 3, 1])[0]
-            predictions.append(frame.astype(np.float64))
-    return np.stack(predictions)
+    def __init__(self, model, source: np.ndarray, first_frame: np.ndarray):
+        self.model = model
+        self.source = torch.tensor(source[np.newaxis].astype(np.float32)).permute(0, 3, 1, 2)
+        self.kp_source = model.kp_detector(self.source)
+        self.kp_initial = model.kp_detector(self._as_tensor(first_frame))
+        self.predictions: list[np.ndarray] = []
+
+    @staticmethod
+    def _as_tensor(frame: np.ndarray) -> torch.Tensor:
+        video = torch.tensor(frame.astype(np.float64)[np.newaxis, np.newaxis].astype(np.float32))
+        return video.permute(0, 4, 1, 2, 3)[:, :, 0]
+
+    def frame(self, frame: np.ndarray) -> None:
+        from fomm.model.kinematics import normalize_kp
+
+        kp_driving = self.model.kp_detector(self._as_tensor(frame))
+        kp_norm = normalize_kp(
+            self.kp_source, kp_driving, self.kp_initial, relative=True, adapt_scale=True
+        )
+        out = self.model.generator(self.source, kp_source=self.kp_source, kp_driving=kp_norm)
+        prediction = np.transpose(out["prediction"].data.cpu().numpy(), [0, 2, 3, 1])[0]
+        self.predictions.append(prediction.astype(np.float64))
 
 
-def engine_run(model, source, driving, precision: str, batch_size: int, device: str) -> np.ndarray:
+def make_animator(model, source, precision: str, batch_size: int, device: str):
     from fomm.engine.animate import AnimationOptions, Animator
 
     options = AnimationOptions(
         adapt_scale=True, precision=precision, batch_size=batch_size, device=device
     )
-    animator = Animator(model, source, options)
-    out = [
-        animator.animate(driving[i : i + batch_size]) for i in range(0, len(driving), batch_size)
-    ]
-    if animator.device.type == "cuda":
-        torch.cuda.synchronize()
-    return np.concatenate(out)
+    return Animator(model, source, options)
 
 
-def timed(function, *args) -> tuple[np.ndarray, float]:
-    started = time.perf_counter()
-    result = function(*args)
-    return result, time.perf_counter() - started
+def interleaved_timing(
+    naive_model, engine_model, source, driving, configs, device
+) -> tuple[dict, dict]:
+    """Seconds and outputs of the naive loop and of each engine config, measured chunk by
+    chunk in turn so that all of them see the same background load on a shared machine."""
+    chunk = max(batch for _, batch in configs)
+    seconds: dict = {"naive": 0.0, **{config: 0.0 for config in configs}}
+    outputs: dict = {config: [] for config in configs}
+    naive = None
+    animators = {}
+    if naive_model is not None:
+        warm = NaiveDemoLoop(naive_model, source, driving[0])
+        warm.frame(driving[0])
+        started = time.perf_counter()
+        naive = NaiveDemoLoop(naive_model, source, driving[0])
+        seconds["naive"] += time.perf_counter() - started
+    for config in configs:
+        precision, batch = config
+        make_animator(engine_model, source, precision, batch, device).animate(driving[:batch])
+        started = time.perf_counter()
+        animators[config] = make_animator(engine_model, source, precision, batch, device)
+        seconds[config] += time.perf_counter() - started
+    for start in range(0, len(driving), chunk):
+        frames = driving[start : start + chunk]
+        if naive is not None:
+            started = time.perf_counter()
+            for frame in frames:
+                naive.frame(frame)
+            seconds["naive"] += time.perf_counter() - started
+        for config, animator in animators.items():
+            started = time.perf_counter()
+            for offset in range(0, len(frames), config[1]):
+                outputs[config].append(animator.animate(frames[offset : offset + config[1]]))
+            if animator.device.type == "cuda":
+                torch.cuda.synchronize()
+            seconds[config] += time.perf_counter() - started
+    results = {config: np.concatenate(parts) for config, parts in outputs.items()}
+    if naive is not None:
+        results["naive"] = np.stack(naive.predictions)
+    return seconds, results
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -181,40 +218,35 @@ def main() -> int:
     source, driving = smooth_clip(args.frames)
     print(f"vox-256, {args.frames} driving frames at 256x256")
 
-    naive = None
-    if not args.skip_naive:
-        naive_model = load(state_dicts)
-        naive_demo_loop(naive_model, source, driving[:1])  # warm-up
-        naive, naive_seconds = timed(naive_demo_loop, naive_model, source, driving)
+    configs = [(precision, batch) for precision in args.precisions for batch in args.batch_sizes]
+    naive_model = None if args.skip_naive else load(state_dicts)
+    engine_model = load(state_dicts, args.device)
+    seconds, results = interleaved_timing(
+        naive_model, engine_model, source, driving, configs, args.device
+    )
+    naive = results.get("naive")
+    if naive is not None:
+        naive_seconds = seconds["naive"]
         naive_fps = args.frames / naive_seconds
         print(
             f"naive demo loop:  {naive_fps:7.2f} frames/s ({naive_seconds / args.frames:.3f} s/frame)"
         )
-        del naive_model
-
-    engine_model = load(state_dicts, args.device)
     reference = None
     summary = {}
-    for precision in args.precisions:
-        for batch_size in args.batch_sizes:
-            engine_run(
-                engine_model, source, driving[:batch_size], precision, batch_size, args.device
-            )
-            frames, seconds = timed(
-                engine_run, engine_model, source, driving, precision, batch_size, args.device
-            )
-            fps = args.frames / seconds
-            line = f"engine {precision} batch {batch_size:3d}: {fps:7.2f} frames/s"
-            if naive is not None:
-                line += f", {naive_seconds / seconds:5.2f}x naive"
-                line += f", max|diff| vs naive {np.abs(frames - naive).max():.2e}"
-                line += f", PSNR vs naive {psnr(frames, naive):.1f} dB"
-            if precision == "fp32" and reference is None:
-                reference = frames
-            elif reference is not None:
-                line += f", PSNR vs engine fp32 {psnr(frames, reference):.1f} dB"
-            print(line, flush=True)
-            summary[(precision, batch_size)] = (fps, frames)
+    for config in configs:
+        precision, batch_size = config
+        frames, fps = results[config], args.frames / seconds[config]
+        line = f"engine {precision} batch {batch_size:3d}: {fps:7.2f} frames/s"
+        if naive is not None:
+            line += f", {naive_seconds / seconds[config]:5.2f}x naive"
+            line += f", max|diff| vs naive {np.abs(frames - naive).max():.2e}"
+            line += f", PSNR vs naive {psnr(frames, naive):.1f} dB"
+        if precision == "fp32" and reference is None:
+            reference = frames
+        elif reference is not None:
+            line += f", PSNR vs engine fp32 {psnr(frames, reference):.1f} dB"
+        print(line, flush=True)
+        summary[config] = (fps, frames)
 
     rss = {}
     if args.rss_frames and args.device == "cpu":
