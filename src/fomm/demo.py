@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         align_corners=args.align_corners,
         compile=args.compile,
         frame_size=(256, 256),  # the original demo resizes to 256x256 whatever the config says
+        source_background=None,  # and drops the alpha channel of a transparent source
     )
     model = load_model(args.checkpoint, args.config)
     animate_file(

@@ -59,6 +59,8 @@ class AnimationOptions:
     channels_last: bool = True
     compile: bool = False
     queue_batches: int = 2
+    # transparent source pixels: blended over this colour, or None to drop alpha as the demo does
+    source_background: tuple[int, int, int] | None = (255, 255, 255)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -299,13 +301,15 @@ def _get(channel: queue.Queue, stop: threading.Event, producer: _Worker | None =
                 return _DONE
 
 
-def _read_source(path: Path, size: tuple[int, int]) -> np.ndarray:
+def _read_source(
+    path: Path, size: tuple[int, int], background: tuple[int, int, int] | None
+) -> np.ndarray:
     from fomm.media.image import read_image
     from fomm.media.resize import resize_for_model
 
     if not path.exists():
         raise InputError(path, "source file not found")
-    picture = read_image(path)
+    picture = read_image(path, background=background)
     return resize_for_model(picture, size)
 
 
@@ -419,7 +423,7 @@ def animate_file(
             f"best frame {options.best_frame} is out of range: the video has "
             f"{info.frame_count} frames (0..{info.frame_count - 1})",
         )
-    source = _read_source(source_path, size)
+    source = _read_source(source_path, size, options.source_background)
     animator = Animator(model, source, options)
     best_index = None
     if options.best_frame is not None or options.find_best_frame:

@@ -86,13 +86,15 @@ def _to_srgb(picture):
 
 
 def read_image(
-    path: str | os.PathLike, background: tuple[int, int, int] = (255, 255, 255)
+    path: str | os.PathLike, background: tuple[int, int, int] | None = (255, 255, 255)
 ) -> np.ndarray:
     """A picture as (H, W, 3) uint8 RGB, as a viewer shows it.
 
     PNG, JPEG (incl. CMYK), WebP, BMP, TIFF, GIF (first frame) and whatever else Pillow
     reads. EXIF orientation is applied; grey and palette become RGB; 16-bit becomes 8-bit;
-    transparency is composited over `background`. Pictures over MAX_PIXELS are refused.
+    transparency is composited over `background`, or dropped when `background` is None (the
+    original demo keeps the colour channels of transparent pixels as they are stored).
+    Pictures over MAX_PIXELS are refused.
     """
     from PIL import Image, ImageOps
 
@@ -111,6 +113,8 @@ def read_image(
             has_alpha = picture.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
                 picture.mode in ("P", "L", "RGB") and "transparency" in picture.info
             )
+            if has_alpha and background is None:
+                return np.ascontiguousarray(np.asarray(picture.convert("RGBA"))[..., :3])
             if has_alpha:
                 rgba = np.asarray(picture.convert("RGBA"), dtype=np.float32)
                 return composite_on(rgba, background)
