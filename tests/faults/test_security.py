@@ -230,3 +230,28 @@ def test_hostile_checkpoint_never_unpickled(command, tmp_path, tiny_kit):
     assert str(hostile) in stderr and "Traceback" not in stderr, stderr
     assert not marker.exists(), "the checkpoint's pickle ran code"
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_container_runscripts_only_run_fomm():
+    """The image's entry points run `fomm` as the calling user: no sudo/su, no writes of
+    their own (what the unprivileged chain above checks for fomm itself)."""
+    from faults_support import REPO
+
+    definition = (REPO / "Singularity.def").read_text()
+    sections = {}
+    current = None
+    for line in definition.splitlines():
+        if line.startswith("%"):
+            current = line.strip()
+            sections[current] = []
+        elif current is not None and line.strip() and not line.strip().startswith("#"):
+            sections[current].append(line.strip())
+    entry_points = {
+        name: body for name, body in sections.items() if name.startswith(("%runscript", "%apprun"))
+    }
+    assert "%runscript" in entry_points, sorted(sections)
+    for name, body in entry_points.items():
+        assert len(body) == 1 and body[0].startswith("exec fomm"), (name, body)
+        assert not any(word in body[0].split() for word in ("sudo", "su", "chmod", "chown")), body
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["fomm"]' in dockerfile
