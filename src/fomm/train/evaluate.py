@@ -7,7 +7,9 @@ motion. Metrics are mean absolute errors of [0, 1] RGB frames at the model's fra
 - cross_identity_l1: A animated by B's clip, against A rendered with B's motion;
 - no_motion_l1 / reconstruction_no_motion_l1: the same with the output = the source frame;
 - keypoint_jitter: mean |second difference| of detected keypoints over the driving clips,
-  in pixels, next to landmark_jitter, the same measure on the true face landmarks.
+  in pixels, next to landmark_jitter, the same measure on the true face landmarks;
+- still_frame_l1: the error on each clip's first frame, where no motion is asked for: the
+  generator's own floor (blur), which every other score includes.
 Animation is relative with adapt scale off.
 """
 
@@ -39,6 +41,7 @@ class EvaluationResult:
     reconstruction_no_motion_l1: float
     keypoint_jitter: float
     landmark_jitter: float
+    still_frame_l1: float
     pairs: int
     frames: int
     seed: int
@@ -63,6 +66,7 @@ class EvaluationResult:
         for name, value, baseline in rows:
             ratio = value / baseline if baseline > 0 else float("nan")
             lines.append(f"{name:<24}{value:>10.4f}{baseline:>12.4f}{ratio:>8.2f}")
+        lines.append(f"{'still frame L1':<24}{self.still_frame_l1:>10.4f}{0.0:>12.4f}")
         lines.append(
             f"{'keypoint jitter (px)':<24}{self.keypoint_jitter:>10.4f}"
             f"{self.landmark_jitter:>12.4f}   (true landmarks)"
@@ -144,7 +148,7 @@ def evaluate_model(
     from fomm.synth import landmark_positions, sample_identity
 
     size = model.config.frame_shape[0]
-    sums = {"rec": 0.0, "rec_still": 0.0, "cross": 0.0, "cross_still": 0.0}
+    sums = {"rec": 0.0, "rec_still": 0.0, "cross": 0.0, "cross_still": 0.0, "first": 0.0}
     jitters, landmark_jitters = [], []
     first_video = None
     for index, pair in enumerate(held_out_pairs(seed, num_pairs)):
@@ -154,6 +158,7 @@ def evaluate_model(
         rebuilt, keypoints = animate_relative(model, driving[0], driving)
         sums["rec"] += float(np.abs(rebuilt - driving_f).mean())
         sums["rec_still"] += float(np.abs(driving_f[:1] - driving_f).mean())
+        sums["first"] += float(np.abs(rebuilt[0] - driving_f[0]).mean())
         animated, _ = animate_relative(model, source, driving)
         sums["cross"] += float(np.abs(animated - truth_f).mean())
         sums["cross_still"] += float(np.abs(truth_f[:1] - truth_f).mean())
@@ -172,6 +177,7 @@ def evaluate_model(
         reconstruction_no_motion_l1=sums["rec_still"] / num_pairs,
         keypoint_jitter=float(np.mean(jitters)),
         landmark_jitter=float(np.mean(landmark_jitters)),
+        still_frame_l1=sums["first"] / num_pairs,
         pairs=num_pairs,
         frames=num_frames,
         seed=seed,
