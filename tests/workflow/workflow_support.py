@@ -98,7 +98,7 @@ def run_snakemake(
 ) -> subprocess.CompletedProcess:
     """snakemake with the project's Snakefile in workdir, killed (-k 5) after timeout."""
     full_env = dict(os.environ, OMP_NUM_THREADS="1")
-    full_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{full_env.get('PATH', '')}"
+    # No venv bin on PATH: the workflow finds the fomm beside its Python by itself.
     full_env.update(env or {})
     command = [
         "timeout",

@@ -1,8 +1,10 @@
 # Config validation, sample discovery, naming and every helper the rules use.
 import csv
 import hashlib
+import os
 import re
 import shutil
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -16,6 +18,17 @@ RESERVED_PICTURE_NAMES = {"mosaic"}
 CROPPED_PICTURES = "results/_pictures"
 CROPPED_DRIVING = "work/driving"
 SILENT_VIDEOS = "work/silent"
+
+
+def ensure_fomm_on_path():
+    """Rules run `fomm`: when snakemake runs from a venv that is not activated, use its fomm."""
+    venv_bin = Path(sys.executable).parent
+    if shutil.which("fomm") is None and (venv_bin / "fomm").exists():
+        # PATH is not a required variable (no envvars: directive): it is only extended.
+        os.environ.update(PATH=f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+ensure_fomm_on_path()
 
 
 class WorkflowInputError(ValueError):
