@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fomm.cli.animate import BEST_FRAME_HELP, add_animation_arguments
+from fomm.cli.animate import BEST_FRAME_HELP, add_animation_arguments, output_size_option
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         compile=args.compile,
         frame_size=(256, 256),  # the original demo resizes to 256x256 whatever the config says
         source_background=None,  # and drops the alpha channel of a transparent source
+        output_size=output_size_option(args.output_size, (256, 256)),
     )
     model = load_model(args.checkpoint, args.config)
     animate_file(

@@ -34,9 +34,29 @@ def test_fomm_animate_keeps_frame_count_and_fps(fomm_cli, tiny_kit, media, tmp_p
     driving, animated = probe(media["driving"]), probe(output)
     assert animated.frame_count == driving.frame_count == 10
     assert animated.fps == driving.fps
-    assert (animated.width, animated.height) == (64, 64)
+    # a 64x64 model's frames are enlarged to 256 on the longer side unless told otherwise
+    assert (animated.width, animated.height) == (256, 256)
     assert "\r" not in result.stderr  # no progress bar when stderr is not a terminal
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+
+
+def test_output_size_option_keeps_model_frames(tiny_kit, media, tmp_path, fomm_cli):
+    output = tmp_path / "out.mp4"
+    result = fomm_cli(
+        "animate",
+        media["source"],
+        media["driving"],
+        "-o",
+        output,
+        *model_args(tiny_kit),
+        "--output-size",
+        "64",
+        "--no-audio",
+    )
+    assert result.returncode == 0, result.stderr
+    animated = probe(output)
+    assert (animated.width, animated.height) == (64, 64)
+    assert animated.frame_count == probe(media["driving"]).frame_count
 
 
 def test_demo_drop_in_keeps_frame_count_and_fps(tiny_kit, media, tmp_path):

@@ -12,7 +12,6 @@ import torch
 from fomm.cli import main
 from fomm.model.checkpoint import load_model
 from fomm.synth import random_motion, render_frames, sample_identity
-from fomm.train.checkpoints import load_trained_model
 from fomm.train.datasets import PairSampler, render_synthetic_clips
 from fomm.train.loop import TrainOptions, learning_rate_factor, train
 from fomm.train.settings import load_settings
@@ -49,7 +48,7 @@ def test_checkpoint_round_trip_in_the_published_layout(tmp_path: Path):
     assert checkpoint["epoch"] == 1
     assert not list(tmp_path.glob(".*partial*"))
 
-    model = load_trained_model(out)
+    model = load_model(out)
     assert model.config.frame_shape == (32, 32)
     assert model.config.differences(settings.model) == []
     for name in ("generator", "kp_detector"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 BEST_FRAME_HELP = (
     "start from the driving frame whose pose is closest to the source: FOMM keypoints of the "
@@ -40,6 +41,27 @@ def add_animation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile the networks (CUDA; slow start)"
     )
+    parser.add_argument(
+        "--output-size",
+        type=int,
+        default=None,
+        metavar="PIXELS",
+        help="longer side of the written video; default: the model's frame size (256 for the "
+        "published models, so their exact frames), small models enlarged to 256",
+    )
+
+
+def output_size_option(pixels: int | None, frame_size: tuple[int, int]) -> tuple[int, int] | None:
+    """--output-size PIXELS as (H, W) with the model's aspect; None leaves the default."""
+    from fomm.errors import FommError
+
+    if pixels is None:
+        return None
+    if pixels < 2:
+        raise FommError(f"--output-size must be at least 2 pixels, not {pixels}")
+    height, width = frame_size
+    longer = max(height, width)
+    return (round(height * pixels / longer), round(width * pixels / longer))
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -117,6 +139,9 @@ def run(args: argparse.Namespace) -> int:
         compile=args.compile,
     )
     model = load_model(args.checkpoint, args.config)
+    options = replace(
+        options, output_size=output_size_option(args.output_size, model.config.frame_shape)
+    )
     report = animate_file(
         model,
         args.source,

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from fomm.errors import FommError
-    from fomm.train.checkpoints import load_trained_model
+    from fomm.model.checkpoint import load_model
     from fomm.train.evaluate import evaluate_model
 
     if args.seed < 0 or args.pairs < 1 or args.frames < 3:
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         raise FommError("--device cuda: CUDA is not available")
     else:
         device = args.device
-    model = load_trained_model(args.checkpoint, args.config, device)
+    model = load_model(args.checkpoint, args.config, device)
     height, width = model.config.frame_shape
     if height != width:
         raise FommError(f"synthetic evaluation needs a square frame shape, not {height}x{width}")

@@ -32,7 +32,7 @@ def describe(args: argparse.Namespace) -> dict:
         "same_architecture_as": published_matches(model.config),
         "parameters": {**counts, "total": sum(counts.values())},
         "config": model.config.to_fomm_yaml(),
-        "config_source": args.config or "inferred from tensor shapes",
+        "config_source": args.config or "the checkpoint's own config entry, else its tensor shapes",
     }
 
 

@@ -27,7 +27,7 @@ import queue
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -59,6 +59,9 @@ class AnimationOptions:
     channels_last: bool = True
     compile: bool = False
     queue_batches: int = 2
+    # written frame size (H, W); None: the model's frame size, enlarged to 256 on the longer
+    # side for small models (published models are 256x256 and keep their exact frames)
+    output_size: tuple[int, int] | None = None
     # transparent source pixels: blended over this colour, or None to drop alpha as the demo does
     source_background: tuple[int, int, int] | None = (255, 255, 255)
 
@@ -193,6 +196,11 @@ class Animator:
         """(B,H,W,3) float32 frames -> (B,H,W,3) uint8 frames as skimage.img_as_ubyte rounds."""
         driving = frames_to_tensor(frames, self.device, self.options.channels_last)
         prediction = self.animate_tensor(driving)
+        output_size = self.options.output_size
+        if output_size is not None and tuple(prediction.shape[-2:]) != tuple(output_size):
+            prediction = torch.nn.functional.interpolate(
+                prediction.float(), size=output_size, mode="bilinear", align_corners=False
+            )
         scaled = torch.round(prediction * 255).clamp_(0, 255).to(torch.uint8)
         return scaled.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
@@ -299,6 +307,15 @@ def _get(channel: queue.Queue, stop: threading.Event, producer: _Worker | None =
                     return _DONE
             if stop.is_set():
                 return _DONE
+
+
+def default_output_size(frame_size: tuple[int, int], minimum: int = 256) -> tuple[int, int]:
+    """The model's frame size, enlarged so the longer side is at least `minimum` pixels."""
+    height, width = frame_size
+    longer = max(height, width)
+    if longer >= minimum:
+        return (height, width)
+    return (round(height * minimum / longer), round(width * minimum / longer))
 
 
 def _read_source(
@@ -413,6 +430,8 @@ def animate_file(
     problem = model.config.frame_size_problem(*size)
     if problem:
         raise FommError(problem)
+    if options.output_size is None:
+        options = replace(options, output_size=default_output_size(size))
     if (
         options.best_frame is not None
         and info.frame_count is not None

@@ -4,7 +4,8 @@ Files are read with `torch.load(weights_only=True)` only. The published layout i
 with `generator` and `kp_detector` state dicts (other entries ignored); keys may carry a
 `module.` prefix (DataParallel). Without a config YAML the whole configuration is read
 back from the shapes; values the shapes cannot show take the published defaults
-(temperature 0.1, kp_variance 0.01, pad 0, frame 256x256).
+(temperature 0.1, kp_variance 0.01, pad 0, frame 256x256). A checkpoint written by
+`fomm train` carries its own `config` entry, which is used (and checked) instead.
 """
 
 from __future__ import annotations
@@ -84,6 +85,12 @@ def _strip_prefix(state: Mapping[str, Any], where: str, source: str) -> dict[str
             raise InputError(source, f"entry {where}.{name} is not a tensor")
         if value.is_floating_point():
             value = value.float()
+            if not bool(torch.isfinite(value).all()):
+                raise InputError(
+                    source,
+                    f"entry {where}.{name} holds NaN or infinite values "
+                    "(a diverged training run?); refused before any compute",
+                )
         cleaned[name] = value
     return cleaned
 
@@ -107,32 +114,57 @@ def split_state_dicts(checkpoint: Any, source: str = "<checkpoint>") -> StateDic
     raise InputError(source, f"not a FOMM checkpoint: no '{missing[0]}' state dict")
 
 
-def read_checkpoint(path: str | os.PathLike) -> StateDicts:
-    """Load a checkpoint file with weights_only=True and return its two state dicts."""
+def load_weights_file(path: str | os.PathLike, what: str = "checkpoint") -> Any:
+    """`torch.load(weights_only=True)` of a file; every failure is an InputError naming it.
+
+    A file holding pickled Python objects is refused before anything in it runs.
+    """
     path = Path(path)
     if not path.exists():
-        raise InputError(path, "checkpoint file not found")
+        raise InputError(path, f"{what} file not found")
     if not path.is_file():
-        raise InputError(path, "checkpoint is not a regular file")
+        raise InputError(path, f"{what} is not a regular file")
     if path.stat().st_size == 0:
-        raise InputError(path, "checkpoint file is empty")
+        raise InputError(path, f"{what} file is empty")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as refused:
         text = str(refused)
         if "Unsupported global" in text or "GLOBAL" in text or "REDUCE" in text.upper():
             raise InputError(
                 path,
-                "refused: the checkpoint holds pickled Python objects, not only tensors "
+                f"refused: the {what} holds pickled Python objects, not only tensors "
                 "(loading is weights_only; re-save it as a plain dict of state dicts)",
             ) from None
-        raise InputError(path, "not a PyTorch checkpoint (unreadable pickle data)") from None
-    except (RuntimeError, EOFError, ValueError, OSError, AttributeError, KeyError) as error:
+        raise InputError(path, f"not a PyTorch {what} (unreadable pickle data)") from None
+    except (
+        RuntimeError,
+        EOFError,
+        ValueError,
+        OSError,
+        AttributeError,
+        KeyError,
+        TypeError,
+    ) as error:
         first_line = (
             str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         )
         raise InputError(path, f"not a PyTorch checkpoint ({first_line[:120]})") from None
-    return split_state_dicts(checkpoint, os.fspath(path))
+
+
+def embedded_config(checkpoint: Any, source: str) -> ModelConfig | None:
+    """The configuration a checkpoint carries itself (`config`, as `fomm train` writes it)."""
+    if not isinstance(checkpoint, Mapping) or not isinstance(checkpoint.get("config"), Mapping):
+        return None
+    try:
+        return ModelConfig.from_fomm_yaml(dict(checkpoint["config"]))
+    except FommError as error:
+        raise InputError(source, f"its 'config' entry is unusable: {error}") from None
+
+
+def read_checkpoint(path: str | os.PathLike) -> StateDicts:
+    """Load a checkpoint file with weights_only=True and return its two state dicts."""
+    return split_state_dicts(load_weights_file(path), os.fspath(path))
 
 
 def _count_blocks(state: Mapping[str, torch.Tensor], pattern: str) -> int:
@@ -391,8 +423,12 @@ def load_model(
 ) -> LoadedModel:
     """Load a checkpoint file (or `default`), optionally checked against a config YAML."""
     path = resolve_checkpoint(path_or_name)
-    config = load_config_yaml(config_yaml) if config_yaml is not None else None
-    state_dicts = read_checkpoint(path)
+    checkpoint = load_weights_file(path)
+    if config_yaml is not None:
+        config = load_config_yaml(config_yaml)
+    else:
+        config = embedded_config(checkpoint, os.fspath(path))
+    state_dicts = split_state_dicts(checkpoint, os.fspath(path))
     return load_state_dicts(
         state_dicts,
         config,

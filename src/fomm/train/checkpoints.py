@@ -6,26 +6,12 @@ Everything is plain tensors and Python literals, so `torch.load(weights_only=Tru
 from __future__ import annotations
 
 import os
-import pickle
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from fomm.errors import InputError
-
-# What torch.load raises for a damaged or non-weights-only file.
-_LOAD_ERRORS = (
-    pickle.UnpicklingError,
-    RuntimeError,
-    EOFError,
-    ValueError,
-    OSError,
-    KeyError,
-    AttributeError,
-    TypeError,
-)
 from fomm.fileutil import atomic_output
 
 
@@ -65,53 +51,11 @@ def save_training_checkpoint(
 
 def read_training_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """The whole checkpoint dict (weights_only), checked for the two networks."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "checkpoint file not found")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except _LOAD_ERRORS as error:
-        raise InputError(
-            path, f"not a readable weights-only checkpoint ({type(error).__name__})"
-        ) from None
+    from fomm.model.checkpoint import load_weights_file
+
+    checkpoint = load_weights_file(path)
     if not isinstance(checkpoint, dict) or not all(
         isinstance(checkpoint.get(name), dict) for name in ("generator", "kp_detector")
     ):
         raise InputError(path, "not a FOMM checkpoint: needs 'generator' and 'kp_detector'")
     return checkpoint
-
-
-def load_trained_model(
-    path: str | os.PathLike,
-    config_yaml: str | os.PathLike | None = None,
-    device: str | torch.device = "cpu",
-):
-    """A LoadedModel whose configuration comes from `config_yaml`, else from the checkpoint's
-    own `config` entry (written by `fomm train`), else from the tensor shapes."""
-    from fomm.config import ModelConfig
-    from fomm.errors import FommError
-    from fomm.model.checkpoint import (
-        load_config_yaml,
-        load_state_dicts,
-        resolve_checkpoint,
-        split_state_dicts,
-    )
-
-    path = resolve_checkpoint(path)
-    checkpoint = read_training_checkpoint(path)
-    config = None
-    if config_yaml is not None:
-        config = load_config_yaml(config_yaml)
-    elif isinstance(checkpoint.get("config"), dict):
-        try:
-            config = ModelConfig.from_fomm_yaml(checkpoint["config"])
-        except FommError as error:
-            raise InputError(path, f"its 'config' entry is unusable: {error}") from None
-    state_dicts = split_state_dicts(checkpoint, os.fspath(path))
-    return load_state_dicts(
-        state_dicts,
-        config,
-        device,
-        source=os.fspath(path),
-        config_source=os.fspath(config_yaml) if config_yaml is not None else None,
-    )

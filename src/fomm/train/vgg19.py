@@ -7,24 +7,12 @@ FOMM's) loads directly. Nothing is downloaded: without a weights file this is no
 from __future__ import annotations
 
 import os
-import pickle
 
 import torch
 from torch import nn
 
 from fomm.errors import InputError
-
-# What torch.load raises for a damaged or non-weights-only file.
-_LOAD_ERRORS = (
-    pickle.UnpicklingError,
-    RuntimeError,
-    EOFError,
-    ValueError,
-    OSError,
-    KeyError,
-    AttributeError,
-    TypeError,
-)
+from fomm.model.checkpoint import load_weights_file
 
 # Conv widths of VGG19's 16 conv layers, "M" = 2x2 max pool.
 _LAYOUT = [
@@ -86,14 +74,7 @@ class Vgg19Features(nn.Module):
     def from_file(cls, path: str | os.PathLike) -> Vgg19Features:
         """Load torchvision-style VGG19 weights (keys `features.N.*`, optional `classifier.*`)."""
         network = cls()
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise InputError(path, "VGG19 weights file not found") from None
-        except _LOAD_ERRORS as error:
-            raise InputError(
-                path, f"not a readable VGG19 state dict ({type(error).__name__})"
-            ) from None
+        state = load_weights_file(path, "VGG19 weights")
         if not isinstance(state, dict):
             raise InputError(path, "not a VGG19 state dict")
         features = {k: v for k, v in state.items() if str(k).startswith("features.")}
