@@ -55,6 +55,15 @@ def remove_stale_partials(final: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def check_output_path(final: str | os.PathLike) -> None:
+    """An output must be a file name, not an existing folder."""
+    if Path(final).is_dir():
+        raise InputError(
+            final,
+            f"is an existing folder; name the output file (e.g. {Path(final) / 'result.mp4'})",
+        )
+
+
 def ensure_writable_dir(path: str | os.PathLike) -> Path:
     """Create the folder that will hold an output, or fail with an error naming it."""
     folder = Path(path).parent if not Path(path).is_dir() else Path(path)
@@ -75,6 +84,7 @@ def atomic_output(final: str | os.PathLike) -> Iterator[Path]:
     An existing `final` is replaced only when the new file is complete.
     """
     final = Path(final)
+    check_output_path(final)
     ensure_writable_dir(final)
     temp = partial_path(final)
     try:

@@ -413,7 +413,7 @@ def animate_file(
     """Animate a source picture with a driving video into an mp4 at the driving's fps."""
     import time
 
-    from fomm.fileutil import ensure_writable_dir, partial_path
+    from fomm.fileutil import check_output_path, ensure_writable_dir, partial_path
     from fomm.media.video import VideoWriter, probe
 
     started = time.perf_counter()
@@ -424,6 +424,7 @@ def animate_file(
     )
     if not driving_path.exists():
         raise InputError(driving_path, "driving video not found")
+    check_output_path(output_path)
     ensure_writable_dir(output_path)
     info = probe(driving_path)
     size = options.frame_size or model.config.frame_shape

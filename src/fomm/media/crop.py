@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from fomm.errors import FommError
+from fomm.fileutil import check_output_path
 
 logger = logging.getLogger(__name__)
 
@@ -363,6 +364,7 @@ def crop_video(
     source, output = Path(source), Path(output)
     if is_picture(output):
         raise FommError(f"{output}: a video is cropped to a video; name the output .mp4")
+    check_output_path(output)
     track = video_track(source, margin, box, face)
     silent = output.with_name(f".{output.stem}.silent-{os.getpid()}.mp4")
     try:

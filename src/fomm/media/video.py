@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fomm.errors import FommError, InputError
-from fomm.fileutil import ensure_writable_dir, partial_path
+from fomm.fileutil import check_output_path, ensure_writable_dir, partial_path
 from fomm.media import ffmpeg_args
 from fomm.media.ffmpeg import FfmpegProcess, last_error_line, run_ffmpeg
 from fomm.media.frames import as_rgb_uint8
@@ -449,6 +449,7 @@ class VideoWriter:
         self.fps = _as_rate(fps)
         ffmpeg_args.quality_to_crf(quality)
         self.quality = quality
+        check_output_path(self.path)
         ensure_writable_dir(self.path)
         self.temp_path = partial_path(self.path)
         self.frames_written = 0
