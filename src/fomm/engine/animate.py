@@ -511,13 +511,17 @@ def animate_file(
         if frames_written == 0:
             raise InputError(driving_path, "no decodable frames")
         writer.close()
-    except BaseException:
+    except BaseException as error:
         stop.set()
         with contextlib.suppress(Exception):
             writer.abort()
         if mux:
             with contextlib.suppress(OSError):
                 video_path.unlink()
+        hidden_name = f"{video_path}: "
+        if isinstance(error, FommError) and str(error).startswith(hidden_name):
+            # the user knows the output's name, not the intermediate's
+            raise InputError(output_path, str(error)[len(hidden_name) :]) from None
         raise
     finally:
         stop.set()

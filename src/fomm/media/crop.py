@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fomm.errors import FommError
+from fomm.errors import FommError, InputError
 from fomm.fileutil import check_output_path
 
 logger = logging.getLogger(__name__)
@@ -381,6 +381,12 @@ def crop_video(
             mux_audio(silent, source, output)
         else:
             os.replace(silent, output)
+    except FommError as error:
+        hidden_name = f"{silent}: "
+        if str(error).startswith(hidden_name):
+            # the user knows the output's name, not the intermediate's
+            raise InputError(output, str(error)[len(hidden_name) :]) from None
+        raise
     finally:
         silent.unlink(missing_ok=True)
     return track
