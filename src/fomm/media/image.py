@@ -153,5 +153,8 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     if file_format is None:
         raise InputError(path, f"unknown picture format {path.suffix!r} (use .png or .jpg)")
     with atomic_output(path) as temp:
-        picture.save(temp, format=file_format, **options)
+        try:
+            picture.save(temp, format=file_format, **options)
+        except OSError as error:
+            raise InputError(path, f"cannot be written ({error.strerror or error})") from None
     return path
