@@ -412,10 +412,15 @@ def print_summary(succeeded):
         )
     gallery = results_dir / "index.html"
     if not succeeded and results_dir.is_dir():
-        gallery.write_text(
-            build_gallery_html(
-                config["gallery"]["title"], get_gallery_rows(results_dir)
-            )
+        page = build_gallery_html(
+            config["gallery"]["title"], get_gallery_rows(results_dir)
         )
+        temp = gallery.with_name(".index.html.partial")
+        try:
+            temp.write_text(page)
+            temp.replace(gallery)
+        except OSError as error:
+            temp.unlink(missing_ok=True)
+            print(f"fomm: could not write {gallery}: {error.strerror or error}")
     if gallery.exists():
         print(f"fomm: gallery: {gallery.resolve()}")
