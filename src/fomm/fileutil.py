@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,20 +35,35 @@ def _process_is_running(pid: int) -> bool:
     return True
 
 
+_PARTIAL_NAME = re.compile(r"\.(?P<stem>.+)\.partial-(?P<pid>\d+)(?P<suffix>\.[^.]+)?")
+
+
+def unwrap_partial_name(name: str) -> tuple[str, list[int]]:
+    """The output a partial file stands for, and the pids in its name.
+
+    Partials of partials (a writer given a temporary name) unwrap fully:
+    `..r-video.partial-7.partial-7.mp4` -> (`r-video.mp4`, [7, 7]).
+    """
+    pids = []
+    while (match := _PARTIAL_NAME.fullmatch(name)) is not None:
+        pids.append(int(match["pid"]))
+        name = match["stem"] + (match["suffix"] or "")
+    return name, pids
+
+
 def remove_stale_partials(final: str | os.PathLike) -> list[Path]:
-    """Delete `.<stem>.partial-<pid><suffix>` files beside `final` whose process is gone."""
+    """Delete partial files of `final` (also nested ones) whose processes are all gone."""
     final = Path(final)
-    prefix = f".{final.stem}{PARTIAL_MARK}"
     removed = []
     try:
-        candidates = list(final.parent.glob(f"{glob.escape(prefix)}*{glob.escape(final.suffix)}"))
+        candidates = [entry for entry in final.parent.iterdir() if entry.name.startswith(".")]
     except OSError:
         return removed
     for candidate in candidates:
-        pid_text = candidate.name[len(prefix) : len(candidate.name) - len(final.suffix)]
-        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+        output, pids = unwrap_partial_name(candidate.name)
+        if output != final.name or not pids or os.getpid() in pids:
             continue
-        if not _process_is_running(int(pid_text)):
+        if not any(_process_is_running(pid) for pid in pids):
             with contextlib.suppress(OSError):
                 candidate.unlink()
                 removed.append(candidate)
