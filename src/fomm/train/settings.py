@@ -82,8 +82,30 @@ def _build(cls, values: dict[str, Any] | None, where: str):
         if name in nested:
             values[name] = _build(nested[name], value, f"{where}.{name}")
         elif name in ("epoch_milestones", "scales"):
+            if not isinstance(value, (list, tuple)) or not all(_is_number(v) for v in value):
+                raise FommError(f"{where}.{name} must be a list of numbers, not {value!r}")
             values[name] = tuple(value)
+        else:
+            _check_scalar(known[name].default, value, f"{where}.{name}")
     return cls(**values)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_scalar(default: Any, value: Any, where: str) -> None:
+    """A value of the default's kind (an int where a float is wanted is fine)."""
+    if isinstance(default, bool):
+        wanted, fits = "true or false", isinstance(value, bool)
+    elif isinstance(default, int):
+        wanted, fits = "an integer", isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        wanted, fits = "a number", _is_number(value)
+    else:
+        return
+    if not fits:
+        raise FommError(f"{where} must be {wanted}, not {value!r}")
 
 
 def settings_from_document(document: dict[str, Any]) -> TrainSettings:
