@@ -45,11 +45,12 @@ def peak_rss_kb(argv: list[str]) -> int:
 
 
 @pytest.mark.slow
-def test_thirty_minute_driving_video_in_flat_memory(tiny_kit, tmp_path):
+@pytest.mark.parametrize("output_size", ["64", "256"], ids=["model-size", "enlarged-output"])
+def test_thirty_minute_driving_video_in_flat_memory(output_size, tiny_kit, tmp_path):
     source = make_picture(tmp_path / "source.png", (80, 80))
     short = make_clip(tmp_path / "short.mp4", frames=60, fps="1", size="96x72")
     long = make_clip(tmp_path / "long.mp4", frames=1800, fps="1", size="96x72")
-    options = ("--batch-size", "16", "--no-audio")
+    options = ("--batch-size", "16", "--no-audio", "--output-size", output_size)
 
     short_peak = peak_rss_kb(animate_argv(source, short, tmp_path / "short-out.mp4", *options))
     long_peak = peak_rss_kb(animate_argv(source, long, tmp_path / "long-out.mp4", *options))
