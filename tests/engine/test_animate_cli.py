@@ -34,13 +34,12 @@ def test_fomm_animate_keeps_frame_count_and_fps(fomm_cli, tiny_kit, media, tmp_p
     driving, animated = probe(media["driving"]), probe(output)
     assert animated.frame_count == driving.frame_count == 10
     assert animated.fps == driving.fps
-    # a 64x64 model's frames are enlarged to 256 on the longer side unless told otherwise
-    assert (animated.width, animated.height) == (256, 256)
+    assert (animated.width, animated.height) == (64, 64)
     assert "\r" not in result.stderr  # no progress bar when stderr is not a terminal
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
 
 
-def test_output_size_option_keeps_model_frames(tiny_kit, media, tmp_path, fomm_cli):
+def test_output_size_option_enlarges_frames(tiny_kit, media, tmp_path, fomm_cli):
     output = tmp_path / "out.mp4"
     result = fomm_cli(
         "animate",

@@ -46,8 +46,8 @@ def add_animation_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="PIXELS",
-        help="longer side of the written video; default: the model's frame size (256 for the "
-        "published models, so their exact frames), small models enlarged to 256",
+        help="longer side of the written video, resized bilinearly; default: the model's "
+        "frame size (256 for the published models: the original's exact frames)",
     )
 
 

@@ -27,7 +27,7 @@ import queue
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -59,8 +59,7 @@ class AnimationOptions:
     channels_last: bool = True
     compile: bool = False
     queue_batches: int = 2
-    # written frame size (H, W); None: the model's frame size, enlarged to 256 on the longer
-    # side for small models (published models are 256x256 and keep their exact frames)
+    # written frame size (H, W); None: the model's frame size (the original demo's frames)
     output_size: tuple[int, int] | None = None
     # transparent source pixels: blended over this colour, or None to drop alpha as the demo does
     source_background: tuple[int, int, int] | None = (255, 255, 255)
@@ -309,15 +308,6 @@ def _get(channel: queue.Queue, stop: threading.Event, producer: _Worker | None =
                 return _DONE
 
 
-def default_output_size(frame_size: tuple[int, int], minimum: int = 256) -> tuple[int, int]:
-    """The model's frame size, enlarged so the longer side is at least `minimum` pixels."""
-    height, width = frame_size
-    longer = max(height, width)
-    if longer >= minimum:
-        return (height, width)
-    return (round(height * minimum / longer), round(width * minimum / longer))
-
-
 def _read_source(
     path: Path, size: tuple[int, int], background: tuple[int, int, int] | None
 ) -> np.ndarray:
@@ -431,8 +421,6 @@ def animate_file(
     problem = model.config.frame_size_problem(*size)
     if problem:
         raise FommError(problem)
-    if options.output_size is None:
-        options = replace(options, output_size=default_output_size(size))
     if (
         options.best_frame is not None
         and info.frame_count is not None
