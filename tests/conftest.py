@@ -25,8 +25,9 @@ def shared_dir() -> Path:
     return SHARED
 
 
-def run_fomm(*args: str, cwd: str | os.PathLike | None = None, timeout: float = 600,
-             env: dict | None = None) -> subprocess.CompletedProcess:
+def run_fomm(
+    *args: str, cwd: str | os.PathLike | None = None, timeout: float = 600, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run the `fomm` command line in a subprocess, capturing text output."""
     full_env = dict(os.environ)
     full_env.setdefault("OMP_NUM_THREADS", "2")
@@ -34,7 +35,12 @@ def run_fomm(*args: str, cwd: str | os.PathLike | None = None, timeout: float = 
         full_env.update(env)
     return subprocess.run(
         [sys.executable, "-m", "fomm", *map(str, args)],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        check=False,
     )
 
 

@@ -234,7 +234,7 @@ def test_failed_attempt_retried_and_time_limit_reported(slurm, fault_bin, tmp_pa
 
 def test_interrupting_snakemake_cancels_its_slurm_jobs(slurm, fault_bin, tmp_path):
     """Ctrl-C (SIGINT) cancels the run's SLURM jobs. (SIGTERM is snakemake's graceful stop:
-    no new jobs, running ones are waited for; documented in docs/troubleshooting.md.)"""
+    no new jobs, running ones are waited for; documented in README.md, When things go wrong.)"""
     work = make_workdir(tmp_path, ["stuck"])
     profile = write_profile(tmp_path / "profile")
     env = job_env(fault_bin, work, FOMM_TEST_HANG="talk/stuck")
