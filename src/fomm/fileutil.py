@@ -111,3 +111,16 @@ def atomic_output(final: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             temp.unlink()
         raise
+
+
+def read_yaml(path: str | os.PathLike, what: str) -> object:
+    """The document of a YAML file; a missing or unreadable file is an InputError naming it."""
+    import yaml
+
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InputError(path, f"{what} not found") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise InputError(path, f"not a readable YAML {what} ({type(error).__name__})") from None

@@ -29,6 +29,7 @@ from fomm.config import (
     channels_at,
 )
 from fomm.errors import FommError, InputError
+from fomm.fileutil import read_yaml
 from fomm.model.blocks import antialias_kernel_size, build_antialias_kernel
 from fomm.model.generator import Generator
 from fomm.model.keypoint_detector import KeypointDetector
@@ -362,15 +363,8 @@ def _describe_closest(state_dicts: StateDicts) -> str:
 
 def load_config_yaml(path: str | os.PathLike) -> ModelConfig:
     """A ModelConfig from an original FOMM config YAML file."""
-    import yaml
-
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise InputError(path, "config file not found") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise InputError(path, f"not a readable YAML config ({type(error).__name__})") from None
+    document = read_yaml(path, "config file")
     try:
         return ModelConfig.from_fomm_yaml(document)
     except FommError as error:

@@ -10,6 +10,7 @@ from typing import Any
 
 from fomm.config import ModelConfig
 from fomm.errors import FommError, InputError
+from fomm.fileutil import read_yaml
 
 
 @dataclass(frozen=True)
@@ -125,15 +126,8 @@ def settings_from_document(document: dict[str, Any]) -> TrainSettings:
 
 def load_settings(path: str | os.PathLike) -> TrainSettings:
     """Read a training config YAML; errors name the file."""
-    import yaml
-
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise InputError(path, "training config not found") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise InputError(path, f"not a readable YAML file ({type(error).__name__})") from None
+    document = read_yaml(path, "training config")
     try:
         return settings_from_document(document)
     except FommError as error:
