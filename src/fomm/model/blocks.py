@@ -153,8 +153,8 @@ class AntiAliasDownsample(nn.Module):
         before = size // 2
         after = before - 1 if size % 2 == 0 else before
         x = F.pad(x, (before, after, before, after))
-        x = F.conv2d(x, self.weight.to(x.dtype), groups=self.channels)
-        return x[:, :, :: self.stride, :: self.stride]
+        # Strided convolution: the same values as blurring everything and then subsampling.
+        return F.conv2d(x, self.weight.to(x.dtype), stride=self.stride, groups=self.channels)
 
 
 def make_coordinate_grid(
