@@ -42,6 +42,13 @@ def add_animation_arguments(parser: argparse.ArgumentParser) -> None:
         "--compile", action="store_true", help="torch.compile the networks (CUDA; slow start)"
     )
     parser.add_argument(
+        "--no-fuse",
+        dest="fused",
+        action="store_false",
+        help="run the networks as written, not their fused inference form (slower; the fused "
+        "form differs only by float32 rounding)",
+    )
+    parser.add_argument(
         "--output-size",
         type=int,
         default=None,
@@ -137,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision,
         align_corners=args.align_corners,
         compile=args.compile,
+        fused=args.fused,
     )
     model = load_model(args.checkpoint, args.config)
     options = replace(

@@ -36,6 +36,7 @@ import torch
 
 from fomm.errors import FommError, InputError
 from fomm.model.checkpoint import LoadedModel
+from fomm.model.fused import fuse_for_inference
 from fomm.model.kinematics import Keypoints, adapt_movement_scale, convex_hull_area, normalize_kp
 
 log = logging.getLogger("fomm")
@@ -57,6 +58,8 @@ class AnimationOptions:
     align_corners: bool = False
     frame_size: tuple[int, int] | None = None
     channels_last: bool = True
+    # inference rewrites of the networks (fomm.model.fused): same frames up to float rounding
+    fused: bool = True
     compile: bool = False
     queue_batches: int = 2
     # written frame size (H, W); None: the model's frame size (the original demo's frames)
@@ -125,6 +128,8 @@ class Animator:
         model.set_align_corners(options.align_corners)
         self.kp_detector = model.kp_detector
         self.generator = model.generator
+        if options.fused:
+            self.generator = fuse_for_inference(model.generator)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
             # fp32 means the reference's arithmetic: no TF32 convolutions or matmuls
@@ -134,12 +139,12 @@ class Animator:
         if options.compile:
             # on CUDA "reduce-overhead" replays CUDA graphs (one per batch shape)
             mode = "reduce-overhead" if self.device.type == "cuda" else None
-            self.kp_detector = torch.compile(model.kp_detector, mode=mode)
-            self.generator = torch.compile(model.generator, mode=mode)
+            self.kp_detector = torch.compile(self.kp_detector, mode=mode)
+            self.generator = torch.compile(self.generator, mode=mode)
         self.source = frames_to_tensor(source[None], self.device, options.channels_last)
         with self.inference():
             self.kp_source = self._float_kp(self.kp_detector(self.source))
-            self.source_features = model.generator.encode_source(self.source)
+            self.source_features = self.generator.encode_source(self.source)
         self.kp_initial: Keypoints | None = None
         self.scale = 1.0
 

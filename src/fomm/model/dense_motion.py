@@ -69,6 +69,11 @@ class DenseMotionNetwork(nn.Module):
         identity = grid.view(1, 1, height, width, 2).expand(batch, 1, height, width, 2)
         return torch.cat([identity.to(motions.dtype), motions], dim=1)
 
+    def heads(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Mask logits and, when estimated, occlusion logits."""
+        occlusion = self.occlusion(features) if self.occlusion is not None else None
+        return self.mask(features), occlusion
+
     def forward(
         self,
         source: torch.Tensor,
@@ -96,13 +101,14 @@ class DenseMotionNetwork(nn.Module):
         stacked = torch.cat([heatmaps.to(sparse_deformed.dtype), sparse_deformed], dim=2)
         features = self.hourglass(stacked.view(batch, -1, height, width))
 
-        mask = F.softmax(self.mask(features), dim=1)  # B x K+1 x h x w
+        mask_logits, occlusion_logits = self.heads(features)
+        mask = F.softmax(mask_logits, dim=1)  # B x K+1 x h x w
         deformation = (motions.permute(0, 1, 4, 2, 3) * mask.unsqueeze(2).to(motions.dtype)).sum(1)
         result = {
             "mask": mask,
             "sparse_deformed": sparse_deformed,
             "deformation": deformation.permute(0, 2, 3, 1),
         }
-        if self.occlusion is not None:
-            result["occlusion_map"] = torch.sigmoid(self.occlusion(features))
+        if occlusion_logits is not None:
+            result["occlusion_map"] = torch.sigmoid(occlusion_logits)
         return result

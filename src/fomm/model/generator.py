@@ -106,8 +106,12 @@ class Generator(nn.Module):
                 align_corners=self.align_corners,
             )
 
-        out = self.bottleneck(out)
+        result["prediction"] = self.decode(out)
+        return result
+
+    def decode(self, features: torch.Tensor) -> torch.Tensor:
+        """Warped, occlusion-masked features -> the frame in [0, 1]."""
+        out = self.bottleneck(features)
         for block in self.up_blocks:
             out = block(out)
-        result["prediction"] = torch.sigmoid(self.final(out))
-        return result
+        return torch.sigmoid(self.final(out))
