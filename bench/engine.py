@@ -3,14 +3,17 @@
 
 On the vox-256 architecture (weights rebuilt by the conformance kit's make_checkpoint.py):
 frames/s of the naive loop (batch 1, source re-encoded every frame, frames kept as float64)
-and of the engine (source encoded once, batches, channels-last) in fp32 and bf16, the max
-output difference and PSNR, and the peak RSS of `animate_file` (decode, animate, encode)
-at 32 and 128 driving frames, each in its own subprocess. Prints ratios against the targets.
-The naive loop and the engine configurations are timed chunk by chunk in turn, so that on a
-shared machine they all see the same background load.
+and of the engine (source encoded once, fused inference networks, batches, channels-last)
+in fp32 and bf16; the max output difference against the naive loop, and the max error of
+both against the same loop run in float64 (the naive loop's own float32 rounding is of the
+same size as the 1e-5 target, so the float64 column says which of the two is closer to
+the function); the PSNR of bf16 against fp32; and the peak RSS of `animate_file` (decode,
+animate, encode) at 32 and 128 driving frames, each in its own subprocess. Prints ratios
+against the targets. The naive loop and the engine configurations are timed chunk by chunk
+in turn, so that on a shared machine they all see the same background load.
 
-    .venv/bin/python bench/engine.py                 # CPU, 16 frames timed
-    .venv/bin/python bench/engine.py --frames 32     # the full run (about 2.5 min on 2 quiet cores)
+    .venv/bin/python bench/engine.py                 # CPU, 16 frames timed (about 4 min)
+    .venv/bin/python bench/engine.py --plain         # also fp32 without the fused networks
     .venv/bin/python bench/engine.py --device cuda --batch-sizes 1 8 32 64 --precisions fp32 fp16 bf16
 """
 
@@ -68,14 +71,15 @@ class NaiveDemoLoop:
 
     def __init__(self, model, source: np.ndarray, first_frame: np.ndarray):
         self.model = model
-        self.source = torch.tensor(source[np.newaxis].astype(np.float32)).permute(0, 3, 1, 2)
+        dtype = next(model.generator.parameters()).dtype
+        self.dtype = dtype
+        self.source = torch.tensor(source[np.newaxis]).to(dtype).permute(0, 3, 1, 2)
         self.kp_source = model.kp_detector(self.source)
         self.kp_initial = model.kp_detector(self._as_tensor(first_frame))
         self.predictions: list[np.ndarray] = []
 
-    @staticmethod
-    def _as_tensor(frame: np.ndarray) -> torch.Tensor:
-        video = torch.tensor(frame.astype(np.float64)[np.newaxis, np.newaxis].astype(np.float32))
+    def _as_tensor(self, frame: np.ndarray) -> torch.Tensor:
+        video = torch.tensor(frame.astype(np.float64)[np.newaxis, np.newaxis]).to(self.dtype)
         return video.permute(0, 4, 1, 2, 3)[:, :, 0]
 
     def frame(self, frame: np.ndarray) -> None:
@@ -90,13 +94,31 @@ class NaiveDemoLoop:
         self.predictions.append(prediction.astype(np.float64))
 
 
-def make_animator(model, source, precision: str, batch_size: int, device: str):
+def make_animator(model, source, config: tuple, device: str):
     from fomm.engine.animate import AnimationOptions, Animator
 
+    precision, batch_size, fused = config
     options = AnimationOptions(
-        adapt_scale=True, precision=precision, batch_size=batch_size, device=device
+        adapt_scale=True, precision=precision, batch_size=batch_size, device=device, fused=fused
     )
     return Animator(model, source, options)
+
+
+def config_name(config: tuple) -> str:
+    precision, batch_size, fused = config
+    return f"{precision} batch {batch_size:3d}{'' if fused else ' plain'}"
+
+
+def float64_reference(state_dicts, source: np.ndarray, driving: np.ndarray) -> np.ndarray:
+    """The naive loop's frames computed in float64: the function itself, near enough, to tell
+    how far each float32 computation (the naive loop included) is from it."""
+    model = load(state_dicts)
+    model.kp_detector.double()
+    model.generator.double()
+    loop = NaiveDemoLoop(model, source.astype(np.float64), driving[0].astype(np.float64))
+    for frame in driving:
+        loop.frame(frame.astype(np.float64))
+    return np.stack(loop.predictions)
 
 
 def interleaved_timing(
@@ -104,7 +126,7 @@ def interleaved_timing(
 ) -> tuple[dict, dict]:
     """Seconds and outputs of the naive loop and of each engine config, measured chunk by
     chunk in turn so that all of them see the same background load on a shared machine."""
-    chunk = max(batch for _, batch in configs)
+    chunk = max(config[1] for config in configs)
     seconds: dict = {"naive": 0.0, **{config: 0.0 for config in configs}}
     outputs: dict = {config: [] for config in configs}
     naive = None
@@ -116,10 +138,10 @@ def interleaved_timing(
         naive = NaiveDemoLoop(naive_model, source, driving[0])
         seconds["naive"] += time.perf_counter() - started
     for config in configs:
-        precision, batch = config
-        make_animator(engine_model, source, precision, batch, device).animate(driving[:batch])
+        batch = config[1]
+        make_animator(engine_model, source, config, device).animate(driving[:batch])
         started = time.perf_counter()
-        animators[config] = make_animator(engine_model, source, precision, batch, device)
+        animators[config] = make_animator(engine_model, source, config, device)
         seconds[config] += time.perf_counter() - started
     for start in range(0, len(driving), chunk):
         frames = driving[start : start + chunk]
@@ -202,10 +224,16 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=16, help="driving frames timed (default 16)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[4])
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
+    parser.add_argument(
+        "--plain", action="store_true", help="also time fp32 without the fused networks"
+    )
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--rss-frames", type=int, nargs="*", default=[32, 128])
     parser.add_argument("--rss-precision", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--skip-naive", action="store_true", help="only time the engine")
+    parser.add_argument(
+        "--no-float64", action="store_true", help="skip the float64 reference (slow on a CPU)"
+    )
     parser.add_argument("--rss-child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
@@ -218,35 +246,39 @@ def main() -> int:
     source, driving = smooth_clip(args.frames)
     print(f"vox-256, {args.frames} driving frames at 256x256")
 
-    configs = [(precision, batch) for precision in args.precisions for batch in args.batch_sizes]
+    configs = [(p, b, True) for p in args.precisions for b in args.batch_sizes]
+    if args.plain:
+        configs += [("fp32", b, False) for b in args.batch_sizes]
     naive_model = None if args.skip_naive else load(state_dicts)
     engine_model = load(state_dicts, args.device)
     seconds, results = interleaved_timing(
         naive_model, engine_model, source, driving, configs, args.device
     )
+    truth = None
+    if not args.no_float64:
+        started = time.perf_counter()
+        truth = float64_reference(state_dicts, source, driving)
+        print(f"float64 reference computed in {time.perf_counter() - started:.0f} s")
     naive = results.get("naive")
     if naive is not None:
         naive_seconds = seconds["naive"]
         naive_fps = args.frames / naive_seconds
-        print(
-            f"naive demo loop:  {naive_fps:7.2f} frames/s ({naive_seconds / args.frames:.3f} s/frame)"
-        )
-    reference = None
-    summary = {}
+        line = f"naive demo loop:  {naive_fps:7.2f} frames/s ({naive_seconds / args.frames:.3f} s/frame)"
+        if truth is not None:
+            line += f", max|diff| vs float64 {np.abs(naive - truth).max():.2e}"
+        print(line)
+    reference = next((results[c] for c in configs if c[0] == "fp32"), None)
     for config in configs:
-        precision, batch_size = config
         frames, fps = results[config], args.frames / seconds[config]
-        line = f"engine {precision} batch {batch_size:3d}: {fps:7.2f} frames/s"
+        line = f"engine {config_name(config)}: {fps:7.2f} frames/s"
         if naive is not None:
             line += f", {naive_seconds / seconds[config]:5.2f}x naive"
             line += f", max|diff| vs naive {np.abs(frames - naive).max():.2e}"
-            line += f", PSNR vs naive {psnr(frames, naive):.1f} dB"
-        if precision == "fp32" and reference is None:
-            reference = frames
-        elif reference is not None:
+        if truth is not None:
+            line += f", vs float64 {np.abs(frames - truth).max():.2e}"
+        if config[0] != "fp32" and reference is not None:
             line += f", PSNR vs engine fp32 {psnr(frames, reference):.1f} dB"
         print(line, flush=True)
-        summary[config] = (fps, frames)
 
     rss = {}
     if args.rss_frames and args.device == "cpu":
@@ -258,20 +290,25 @@ def main() -> int:
         " vs fp32; RSS(128)/RSS(32) < 1.1)"
     )
     if naive is not None:
-        for (precision, batch_size), (fps, frames) in summary.items():
-            ratio = fps / naive_fps
-            if precision == "fp32":
+        for config in configs:
+            ratio = seconds["naive"] / seconds[config]
+            frames = results[config]
+            if config[0] == "fp32":
                 diff = float(np.abs(frames - naive).max())
                 verdict = "ok" if ratio >= 1.7 and diff <= 1e-5 else "MISSED"
-                print(
-                    f"  fp32 batch {batch_size}: {ratio:.2f}x naive, max|diff| {diff:.2e}  [{verdict}]"
-                )
+                line = f"  {config_name(config)}: {ratio:.2f}x naive, max|diff| {diff:.2e}"
+                if truth is not None:
+                    line += (
+                        f" (float64 error: engine {np.abs(frames - truth).max():.2e},"
+                        f" naive {np.abs(naive - truth).max():.2e})"
+                    )
+                print(f"{line}  [{verdict}]")
             elif reference is not None:
                 quality = psnr(frames, reference)
-                target = 3.5 if precision == "bf16" else 1.0
+                target = 3.5 if config[0] == "bf16" else 1.0
                 verdict = "ok" if ratio >= target and quality >= 40 else "MISSED"
                 print(
-                    f"  {precision} batch {batch_size}: {ratio:.2f}x naive, PSNR vs fp32 {quality:.1f} dB  [{verdict}]"
+                    f"  {config_name(config)}: {ratio:.2f}x naive, PSNR vs fp32 {quality:.1f} dB  [{verdict}]"
                 )
     if len(rss) >= 2:
         small, large = min(rss), max(rss)
