@@ -64,6 +64,16 @@ def long_inputs(tmp_path_factory, tiny_kit) -> tuple[Path, Path]:
     return source, driving
 
 
+@pytest.fixture(scope="module")
+def stop_inputs(tmp_path_factory) -> tuple[Path, Path]:
+    """A clip long enough (2 min) that no run can finish between noticing its output and the
+    signal, however fast the engine gets; the run is stopped early, so it costs no more."""
+    folder = tmp_path_factory.mktemp("stop-inputs")
+    source = make_picture(folder / "source.png", (80, 80))
+    driving = make_clip(folder / "long.mp4", frames=3000, fps="25", size="64x64", audio_seconds=120)
+    return source, driving
+
+
 def start_and_wait_for_output(argv: list[str], out: Path) -> subprocess.Popen:
     """Start `fomm ARGV` in its own session; return once its partial output is growing."""
     process = subprocess.Popen(
@@ -125,10 +135,10 @@ def test_rerun_after_kill_removes_stale_partials(killed_animation):
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_stopped_animation_cleans_up(stop, long_inputs, tmp_path):
+def test_stopped_animation_cleans_up(stop, stop_inputs, tmp_path):
     """SIGTERM (SLURM's time limit and scancel, `timeout`) or SIGINT (Ctrl-C) to the
     process group: fomm stops promptly, exits non-zero and removes its partial files."""
-    source, driving = long_inputs
+    source, driving = stop_inputs
     out = tmp_path / "out"
     process = start_and_wait_for_output(
         animate_argv(source, driving, out / "result.mp4", "--batch-size", "4"), out
