@@ -34,6 +34,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from fomm.engine.cpu_memory import keep_freed_memory
 from fomm.errors import FommError, InputError
 from fomm.model.checkpoint import LoadedModel
 from fomm.model.fused import fuse_for_inference
@@ -130,6 +131,8 @@ class Animator:
         self.generator = model.generator
         if options.fused:
             self.generator = fuse_for_inference(model.generator)
+        if self.device.type == "cpu":
+            keep_freed_memory()
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
             # fp32 means the reference's arithmetic: no TF32 convolutions or matmuls
