@@ -14,6 +14,7 @@ in turn, so that on a shared machine they all see the same background load.
 
     .venv/bin/python bench/engine.py                 # CPU, 16 frames timed (about 4 min)
     .venv/bin/python bench/engine.py --plain         # also fp32 without the fused networks
+    .venv/bin/python bench/engine.py --sequential    # quiet machine: configs timed one after another
     .venv/bin/python bench/engine.py --device cuda --batch-sizes 1 8 32 64 --precisions fp32 fp16 bf16
 """
 
@@ -122,11 +123,13 @@ def float64_reference(state_dicts, source: np.ndarray, driving: np.ndarray) -> n
 
 
 def interleaved_timing(
-    naive_model, engine_model, source, driving, configs, device
+    naive_model, engine_model, source, driving, configs, device, sequential=False
 ) -> tuple[dict, dict]:
     """Seconds and outputs of the naive loop and of each engine config, measured chunk by
-    chunk in turn so that all of them see the same background load on a shared machine."""
-    chunk = max(config[1] for config in configs)
+    chunk in turn so that all of them see the same background load on a shared machine, or
+    (`sequential`, for a quiet machine) each over all frames in turn, so that none of them
+    finds its caches filled by another's weights."""
+    chunk = len(driving) if sequential else max(config[1] for config in configs)
     seconds: dict = {"naive": 0.0, **{config: 0.0 for config in configs}}
     outputs: dict = {config: [] for config in configs}
     naive = None
@@ -232,6 +235,12 @@ def main() -> int:
     parser.add_argument("--rss-precision", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--skip-naive", action="store_true", help="only time the engine")
     parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="time each configuration over all frames in turn (a quiet machine), not "
+        "interleaved batch by batch (a shared one)",
+    )
+    parser.add_argument(
         "--no-float64", action="store_true", help="skip the float64 reference (slow on a CPU)"
     )
     parser.add_argument("--rss-child", nargs=5, help=argparse.SUPPRESS)
@@ -252,7 +261,7 @@ def main() -> int:
     naive_model = None if args.skip_naive else load(state_dicts)
     engine_model = load(state_dicts, args.device)
     seconds, results = interleaved_timing(
-        naive_model, engine_model, source, driving, configs, args.device
+        naive_model, engine_model, source, driving, configs, args.device, args.sequential
     )
     truth = None
     if not args.no_float64:
