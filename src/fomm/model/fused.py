@@ -73,6 +73,21 @@ def phase_form_weight(weight: torch.Tensor) -> torch.Tensor:
     return phased
 
 
+def phase(phases: torch.Tensor, index: int, channels: int, height: int, width: int):
+    """Phase `index` of a (B, 4*channels, H+1, W+1) phase tensor, as (B, channels, H, W):
+    block `index` of channels, read at the phase's offset (row parity, column parity)."""
+    row, col = _PHASES[index]
+    block = phases[:, index * channels : (index + 1) * channels]
+    return block[:, :, row : row + height, col : col + width]
+
+
+def interleave_phases(phases: torch.Tensor, out: torch.Tensor, channels: int) -> None:
+    """Write the four phases into out[:, :channels], a (B, >=channels, 2H, 2W) tensor."""
+    height, width = out.shape[2] // 2, out.shape[3] // 2
+    for index, (row, col) in enumerate(_PHASES):
+        out[:, :channels, row::2, col::2] = phase(phases, index, channels, height, width)
+
+
 def _channels_last_empty(batch: int, channels: int, height: int, width: int, like: torch.Tensor):
     return torch.empty(
         (batch, channels, height, width), dtype=like.dtype, device=like.device
@@ -112,21 +127,13 @@ class SubpixelUpBlock(nn.Module):
         )
         return F.relu(out, inplace=True)
 
-    def write(self, phases: torch.Tensor, out: torch.Tensor, height: int, width: int) -> None:
-        """Interleave the phases into out[:, :O] of a (B,>=O,2H,2W) tensor."""
-        channels = self.out_channels
-        for index, (row, col) in enumerate(_PHASES):
-            out[:, :channels, row::2, col::2] = phases[
-                :, index * channels : (index + 1) * channels, row : row + height, col : col + width
-            ]
-
     def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         """The upsampled block output, with `extra` (B,E,2H,2W) concatenated after it if given."""
         batch, _, height, width = x.shape
         phases = self.phases(x)
         total = self.out_channels + (extra.shape[1] if extra is not None else 0)
         out = _channels_last_empty(batch, total, 2 * height, 2 * width, phases)
-        self.write(phases, out, height, width)
+        interleave_phases(phases, out, self.out_channels)
         if extra is not None:
             out[:, self.out_channels :] = extra
         return out
@@ -201,32 +208,14 @@ class FusedGenerator(Generator):
         stacked = torch.zeros(
             (batch, 4 * channels, height + 4, width + 4), dtype=phases.dtype, device=phases.device
         ).contiguous(memory_format=torch.channels_last)
-        for index, (row, col) in enumerate(_PHASES):
-            stacked[:, index * channels : (index + 1) * channels, 2 : 2 + height, 2 : 2 + width] = (
-                phases[
-                    :,
-                    index * channels : (index + 1) * channels,
-                    row : row + height,
-                    col : col + width,
-                ]
-            )
+        for index in range(4):
+            interior = stacked[:, index * channels : (index + 1) * channels, 2:-2, 2:-2]
+            interior.copy_(phase(phases, index, channels, height, width))
         result = torch.sigmoid(F.conv2d(stacked, self.final_weight, self.final_bias))
         out_channels = self.config.num_channels
         image = _channels_last_empty(batch, out_channels, 2 * height, 2 * width, result)
-        for index, (row, col) in enumerate(_PHASES):
-            image[:, :, row::2, col::2] = result[
-                :,
-                index * out_channels : (index + 1) * out_channels,
-                row : row + height,
-                col : col + width,
-            ]
+        interleave_phases(result, image, out_channels)
         return image
-
-
-def _fused_copy(module: nn.Module, cls: type) -> nn.Module:
-    fused = copy.deepcopy(module)
-    fused.__class__ = cls
-    return fused
 
 
 def fuse_for_inference(generator: Generator) -> Generator:
@@ -235,7 +224,8 @@ def fuse_for_inference(generator: Generator) -> Generator:
     The keypoint detector is left as it is: it costs little, and keypoints feed every warp,
     so its rounding would move whole frames.
     """
-    fused = _fused_copy(generator.eval(), FusedGenerator)
+    fused = copy.deepcopy(generator.eval())
+    fused.__class__ = FusedGenerator
     dense = fused.dense_motion_network
     dense.__class__ = FusedDenseMotionNetwork
     if dense.occlusion is not None:
