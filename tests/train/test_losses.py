@@ -88,3 +88,15 @@ def test_reconstruction_loss_is_zero_only_for_the_target():
     assert float(reconstruction_loss(pyramid, target.clone(), target, 10.0)) == 0.0
     worse = reconstruction_loss(pyramid, torch.rand(2, 3, 32, 32), target, 10.0)
     assert float(worse) > 1.0
+
+
+def test_unreadable_vgg19_weights_file_is_named_as_such(tmp_path):
+    import pytest
+
+    from fomm.errors import InputError
+    from fomm.train.vgg19 import Vgg19Features
+
+    weights = tmp_path / "vgg19.pth"
+    weights.write_bytes(b"\x80\x02}q\x00(X\x01" + bytes(range(256)) * 8)  # a cut-off pickle
+    with pytest.raises(InputError, match=r"vgg19\.pth: not a PyTorch VGG19 weights"):
+        Vgg19Features.from_file(weights)

@@ -142,7 +142,7 @@ def load_weights_file(path: str | os.PathLike, what: str = "checkpoint") -> Any:
         first_line = (
             str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         )
-        raise InputError(path, f"not a PyTorch checkpoint ({first_line[:120]})") from None
+        raise InputError(path, f"not a PyTorch {what} ({first_line[:120]})") from None
 
 
 def embedded_config(checkpoint: Any, source: str) -> ModelConfig | None:
