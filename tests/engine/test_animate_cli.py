@@ -16,15 +16,20 @@ def model_args(kit):
     return ["--checkpoint", str(kit / "model.pth"), "--config", str(kit / "config.yaml")]
 
 
+def animate_media(fomm_cli, kit, media, output, *options):
+    """`fomm animate` of the test picture and clip with the tiny kit's model."""
+    return fomm_cli(
+        "animate", media["source"], media["driving"], "-o", output, *model_args(kit), *options
+    )
+
+
 def test_fomm_animate_keeps_frame_count_and_fps(fomm_cli, tiny_kit, media, tmp_path):
     output = tmp_path / "out.mp4"
-    result = fomm_cli(
-        "animate",
-        media["source"],
-        media["driving"],
-        "-o",
+    result = animate_media(
+        fomm_cli,
+        tiny_kit,
+        media,
         output,
-        *model_args(tiny_kit),
         "--adapt-scale",
         "--find-best-frame",
         "--batch-size",
@@ -41,20 +46,11 @@ def test_fomm_animate_keeps_frame_count_and_fps(fomm_cli, tiny_kit, media, tmp_p
 
 def test_output_size_option_enlarges_frames(tiny_kit, media, tmp_path, fomm_cli):
     output = tmp_path / "out.mp4"
-    result = fomm_cli(
-        "animate",
-        media["source"],
-        media["driving"],
-        "-o",
-        output,
-        *model_args(tiny_kit),
-        "--output-size",
-        "64",
-        "--no-audio",
-    )
+    # the tiny kit's model makes 64x64 frames
+    result = animate_media(fomm_cli, tiny_kit, media, output, "--output-size", "96", "--no-audio")
     assert result.returncode == 0, result.stderr
     animated = probe(output)
-    assert (animated.width, animated.height) == (64, 64)
+    assert (animated.width, animated.height) == (96, 96)
     assert animated.frame_count == probe(media["driving"]).frame_count
 
 
