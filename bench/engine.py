@@ -72,9 +72,8 @@ class NaiveDemoLoop:
 
     def __init__(self, model, source: np.ndarray, first_frame: np.ndarray):
         self.model = model
-        dtype = next(model.generator.parameters()).dtype
-        self.dtype = dtype
-        self.source = torch.tensor(source[np.newaxis]).to(dtype).permute(0, 3, 1, 2)
+        self.dtype = next(model.generator.parameters()).dtype
+        self.source = torch.tensor(source[np.newaxis]).to(self.dtype).permute(0, 3, 1, 2)
         self.kp_source = model.kp_detector(self.source)
         self.kp_initial = model.kp_detector(self._as_tensor(first_frame))
         self.predictions: list[np.ndarray] = []
@@ -277,16 +276,25 @@ def main() -> int:
             line += f", max|diff| vs float64 {np.abs(naive - truth).max():.2e}"
         print(line)
     reference = next((results[c] for c in configs if c[0] == "fp32"), None)
+    metrics = {}
     for config in configs:
-        frames, fps = results[config], args.frames / seconds[config]
-        line = f"engine {config_name(config)}: {fps:7.2f} frames/s"
+        frames = results[config]
+        found = {"fps": args.frames / seconds[config]}
         if naive is not None:
-            line += f", {naive_seconds / seconds[config]:5.2f}x naive"
-            line += f", max|diff| vs naive {np.abs(frames - naive).max():.2e}"
+            found["ratio"] = seconds["naive"] / seconds[config]
+            found["diff"] = float(np.abs(frames - naive).max())
         if truth is not None:
-            line += f", vs float64 {np.abs(frames - truth).max():.2e}"
+            found["float64_error"] = float(np.abs(frames - truth).max())
         if config[0] != "fp32" and reference is not None:
-            line += f", PSNR vs engine fp32 {psnr(frames, reference):.1f} dB"
+            found["psnr"] = psnr(frames, reference)
+        metrics[config] = found
+        line = f"engine {config_name(config)}: {found['fps']:7.2f} frames/s"
+        if "ratio" in found:
+            line += f", {found['ratio']:5.2f}x naive, max|diff| vs naive {found['diff']:.2e}"
+        if "float64_error" in found:
+            line += f", vs float64 {found['float64_error']:.2e}"
+        if "psnr" in found:
+            line += f", PSNR vs engine fp32 {found['psnr']:.1f} dB"
         print(line, flush=True)
 
     rss = {}
@@ -299,25 +307,23 @@ def main() -> int:
         " vs fp32; RSS(128)/RSS(32) < 1.1)"
     )
     if naive is not None:
-        for config in configs:
-            ratio = seconds["naive"] / seconds[config]
-            frames = results[config]
+        for config, found in metrics.items():
+            ratio = found["ratio"]
             if config[0] == "fp32":
-                diff = float(np.abs(frames - naive).max())
-                verdict = "ok" if ratio >= 1.7 and diff <= 1e-5 else "MISSED"
-                line = f"  {config_name(config)}: {ratio:.2f}x naive, max|diff| {diff:.2e}"
+                verdict = "ok" if ratio >= 1.7 and found["diff"] <= 1e-5 else "MISSED"
+                line = f"  {config_name(config)}: {ratio:.2f}x naive, max|diff| {found['diff']:.2e}"
                 if truth is not None:
                     line += (
-                        f" (float64 error: engine {np.abs(frames - truth).max():.2e},"
+                        f" (float64 error: engine {found['float64_error']:.2e},"
                         f" naive {np.abs(naive - truth).max():.2e})"
                     )
                 print(f"{line}  [{verdict}]")
-            elif reference is not None:
-                quality = psnr(frames, reference)
+            elif "psnr" in found:
                 target = 3.5 if config[0] == "bf16" else 1.0
-                verdict = "ok" if ratio >= target and quality >= 40 else "MISSED"
+                verdict = "ok" if ratio >= target and found["psnr"] >= 40 else "MISSED"
                 print(
-                    f"  {config_name(config)}: {ratio:.2f}x naive, PSNR vs fp32 {quality:.1f} dB  [{verdict}]"
+                    f"  {config_name(config)}: {ratio:.2f}x naive, "
+                    f"PSNR vs fp32 {found['psnr']:.1f} dB  [{verdict}]"
                 )
     if len(rss) >= 2:
         small, large = min(rss), max(rss)
