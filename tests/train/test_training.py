@@ -81,6 +81,30 @@ def test_resume_continues_the_epoch_count(tmp_path: Path):
     assert float(resumed["optimizer_generator"]["state"][0]["step"]) == float(before) + 4
 
 
+def test_iteration_budget_stops_the_run_and_spreads_the_schedule(tmp_path: Path):
+    # 10 epochs of 2 iterations, milestones at epochs 6 and 9, but a budget of 4 iterations:
+    # the run stops after 4, its last step at 3/4 of the budget, past the first milestone only.
+    settings = load_settings(
+        write_config(tmp_path, num_epochs=10, epoch_milestones=[6, 9], lr_generator=1.0)
+    )
+    sampler = PairSampler(render_synthetic_clips(settings.synthetic, 32))
+    first = tmp_path / "first.pth"
+    result = train(settings, sampler, TrainOptions(out=first, max_iterations=4, progress=False))
+    assert result.iterations == 4
+    saved = torch.load(first, weights_only=True)
+    assert saved["iterations"] == 4
+    assert saved["optimizer_generator"]["param_groups"][0]["lr"] == pytest.approx(0.1)
+    # Resumed with a larger budget: the budget counts the iterations before the resume too.
+    second = tmp_path / "second.pth"
+    options = TrainOptions(out=second, resume=first, max_iterations=10, progress=False)
+    result = train(settings, sampler, options)
+    assert result.iterations == 6
+    saved = torch.load(second, weights_only=True)
+    assert saved["iterations"] == 10
+    # the last step ran at 9/10 of the budget: past both milestones
+    assert saved["optimizer_generator"]["param_groups"][0]["lr"] == pytest.approx(0.01)
+
+
 def test_time_budget_spreads_the_schedule():
     assert learning_rate_factor(10, (60, 90)) == 1.0
     assert learning_rate_factor(60, (60, 90)) == pytest.approx(0.1)

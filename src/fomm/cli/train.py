@@ -29,6 +29,12 @@ def add_parser(subparsers) -> None:
         type=float,
         help="wall-clock budget; the learning-rate steps are spread over it",
     )
+    parser.add_argument(
+        "--max-iterations",
+        type=int,
+        help="iteration budget (all runs of a resumed training together); the learning-rate "
+        "steps are spread over it",
+    )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and pair sampling")
@@ -61,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         device = args.device
     if args.max_minutes is not None and args.max_minutes <= 0:
         raise FommError("--max-minutes must be positive")
+    if args.max_iterations is not None and args.max_iterations <= 0:
+        raise FommError("--max-iterations must be positive")
     settings = load_settings(args.config)
     ensure_writable_dir(args.out)
     height, width = settings.frame_size
@@ -81,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
             device=device,
             resume=args.resume,
             max_minutes=args.max_minutes,
+            max_iterations=args.max_iterations,
             seed=args.seed,
             vgg19_weights=args.vgg19_weights,
             progress=not args.no_progress,

@@ -1,5 +1,6 @@
 """Training checkpoints in the published layout (`generator`, `kp_detector`, optimiser states,
-`epoch`), plus `config` (the training YAML as a plain dict) and `elapsed_seconds`.
+`epoch`), plus `config` (the training YAML as a plain dict), `elapsed_seconds` and
+`iterations`.
 Everything is plain tensors and Python literals, so `torch.load(weights_only=True)` reads it.
 """
 
@@ -19,6 +20,7 @@ from fomm.fileutil import atomic_output
 class TrainingState:
     epoch: int
     elapsed_seconds: float
+    iterations: int = 0
 
 
 def save_training_checkpoint(
@@ -40,6 +42,7 @@ def save_training_checkpoint(
         "kp_detector": cpu_state(kp_detector),
         "epoch": int(state.epoch),
         "elapsed_seconds": float(state.elapsed_seconds),
+        "iterations": int(state.iterations),
         "config": config_document,
     }
     if optimizer_generator is not None and optimizer_kp_detector is not None:

@@ -1,5 +1,5 @@
 """The training loop: Adam on generator and keypoint detector, step-decay schedule,
-optional wall-clock budget, resume, atomic checkpoints."""
+optional wall-clock or iteration budget, resume, atomic checkpoints."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ class TrainOptions:
     device: str = "cpu"
     resume: Path | None = None
     max_minutes: float | None = None
+    max_iterations: int | None = None
     seed: int = 0
     vgg19_weights: Path | None = None
     progress: bool = True
@@ -78,11 +79,12 @@ def _load_resume(
     return TrainingState(
         epoch=int(checkpoint.get("epoch", 0)),
         elapsed_seconds=float(checkpoint.get("elapsed_seconds", 0.0)),
+        iterations=int(checkpoint.get("iterations", 0)),
     )
 
 
 def train(settings: TrainSettings, sampler: PairSampler, options: TrainOptions) -> TrainResult:
-    """Train until `num_epochs` (or the time budget) and write `options.out`."""
+    """Train until `num_epochs` (or the time or iteration budget) and write `options.out`."""
     from tqdm import tqdm
 
     from fomm.model.checkpoint import build_networks
@@ -109,9 +111,12 @@ def train(settings: TrainSettings, sampler: PairSampler, options: TrainOptions) 
 
     iterations_per_epoch = max(1, math.ceil(len(sampler) * params.num_repeats / params.batch_size))
     budget = options.max_minutes * 60 if options.max_minutes else None
+    iteration_budget = options.max_iterations
     started = time.monotonic() - state.elapsed_seconds
     last_save = time.monotonic()
     epoch = state.epoch
+    # all iterations, those before a resume included; `iterations` counts this run's
+    total_iterations = state.iterations
     iterations = 0
     first_losses: dict[str, float] = {}
     last_losses: dict[str, float] = {}
@@ -127,11 +132,16 @@ def train(settings: TrainSettings, sampler: PairSampler, options: TrainOptions) 
             generator,
             optimizer_kp,
             optimizer_gen,
-            TrainingState(completed_epochs, elapsed()),
+            TrainingState(completed_epochs, elapsed(), total_iterations),
             config_document,
         )
 
-    out_of_time = False
+    def out_of_budget() -> bool:
+        if budget and elapsed() >= budget:
+            return True
+        return bool(iteration_budget) and total_iterations >= iteration_budget
+
+    budget_spent = out_of_budget()
     bar = tqdm(
         total=params.num_epochs * iterations_per_epoch,
         initial=epoch * iterations_per_epoch,
@@ -139,13 +149,15 @@ def train(settings: TrainSettings, sampler: PairSampler, options: TrainOptions) 
         dynamic_ncols=True,
         mininterval=2.0,
     )
-    while epoch < params.num_epochs and not out_of_time:
+    while epoch < params.num_epochs and not budget_spent:
         for step in range(iterations_per_epoch):
-            # Schedule by epochs, or by the share of the time budget if that is further on,
-            # so a budgeted run still goes through every learning-rate step.
+            # Schedule by epochs, or by the share of the time or iteration budget if that is
+            # further on, so a budgeted run still goes through every learning-rate step.
             progress = epoch + step / iterations_per_epoch
             if budget:
                 progress = max(progress, params.num_epochs * elapsed() / budget)
+            if iteration_budget:
+                progress = max(progress, params.num_epochs * total_iterations / iteration_budget)
             factor = learning_rate_factor(progress, params.epoch_milestones)
             for group in optimizer_gen.param_groups:
                 group["lr"] = params.lr_generator * factor
@@ -167,19 +179,20 @@ def train(settings: TrainSettings, sampler: PairSampler, options: TrainOptions) 
             running = {k: 0.95 * running.get(k, v) + 0.05 * v for k, v in values.items()}
             last_losses = values
             iterations += 1
+            total_iterations += 1
             bar.update(1)
             if iterations % 10 == 0:
                 bar.set_postfix(
                     {_SHORT_NAMES.get(k, k): f"{v:.4f}" for k, v in running.items()}
                     | {"lr": f"{factor:.0e}"}
                 )
-            if budget and elapsed() >= budget:
-                out_of_time = True
+            if out_of_budget():
+                budget_spent = True
                 break
             if time.monotonic() - last_save > options.save_every_minutes * 60:
                 save(epoch)
                 last_save = time.monotonic()
-        if not out_of_time:
+        if not budget_spent:
             epoch += 1
             save(epoch)
             last_save = time.monotonic()
@@ -191,8 +204,13 @@ def train(settings: TrainSettings, sampler: PairSampler, options: TrainOptions) 
                 " ".join(f"{k}={v:.4f}" for k, v in running.items()),
             )
     bar.close()
-    if out_of_time:
-        log.info("time budget of %.1f min reached at epoch %d", options.max_minutes, epoch)
+    if budget_spent:
+        log.info(
+            "budget reached at epoch %d: %d iterations, %.1f min",
+            epoch,
+            total_iterations,
+            elapsed() / 60,
+        )
         save(epoch)
     if not os.path.exists(options.out):
         save(epoch)
