@@ -104,6 +104,16 @@ def test_fused_generator_gives_the_same_frames(make_tiny_config, options):
             torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-5)
 
 
+def test_fused_weights_stay_on_the_generators_device(make_tiny_config):
+    # The meta device stands in for CUDA: a fused weight built on the CPU would show here.
+    _, generator = build_networks(make_tiny_config())
+    fused = fuse_for_inference(generator.eval().to("meta"))
+    tensors = {**dict(fused.named_parameters()), **dict(fused.named_buffers())}
+    misplaced = [name for name, value in tensors.items() if value.device.type != "meta"]
+    assert misplaced == []
+    assert any("up_blocks" in name for name in tensors)
+
+
 def test_fusing_leaves_the_original_networks_alone(make_tiny_config):
     _, generator = build_networks(make_tiny_config())
     before = {name: value.clone() for name, value in generator.state_dict().items()}

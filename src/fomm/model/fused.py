@@ -39,9 +39,8 @@ def subpixel_weight(weight: torch.Tensor) -> torch.Tensor:
     """(O,I,3,3) kernel applied after nearest x2 upsampling -> (4*O,I,2,2) low-resolution kernels,
     one block of O per output phase (row parity, column parity) in `_PHASES` order."""
     weight = weight.double()
-    blocks = [
-        torch.einsum("uv,oiuw,wx->oivx", _PHASE_TAPS[a], weight, _PHASE_TAPS[b]) for a, b in _PHASES
-    ]
+    taps = [t.to(weight.device) for t in _PHASE_TAPS]
+    blocks = [torch.einsum("uv,oiuw,wx->oivx", taps[a], weight, taps[b]) for a, b in _PHASES]
     return torch.cat(blocks).float()
 
 
@@ -53,7 +52,7 @@ def phase_form_weight(weight: torch.Tensor) -> torch.Tensor:
     if size != 7:
         raise ValueError(f"the phase form is derived for a 7x7 kernel, not {size}x{size}")
     half = size // 2
-    phased = torch.zeros(4 * out_channels, 4 * channels, 4, 4, dtype=weight.dtype)
+    phased = weight.new_zeros(4 * out_channels, 4 * channels, 4, 4)
     for p_out, (row_out, col_out) in enumerate(_PHASES):
         for p_in, (row_in, col_in) in enumerate(_PHASES):
             for tap_y in range(4):
