@@ -158,6 +158,24 @@ def test_relative_jacobian_and_adapt_scale():
     np.testing.assert_allclose(moved["jacobian"].numpy(), expected_jac, atol=1e-5)
 
 
+def test_keypoint_geometry_stays_float32_under_half_precision_autocast(make_tiny_config):
+    # Under fp16/bf16 autocast a matrix product gives half precision; fed to torch.inverse
+    # (no CUDA half kernel) it failed on the GPU. The jacobian arithmetic must stay float32.
+    rng = np.random.default_rng(1)
+    values = rng.uniform(-0.5, 0.5, (3, 2, 4, 2))
+    jac = np.eye(2) + 0.1 * rng.standard_normal((3, 2, 4, 2, 2))
+    source, initial, driving = (kp_set(values[i], jac[i]) for i in range(3))
+    exact = normalize_kp(source, driving, initial, relative=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        moved = normalize_kp(source, driving, initial, relative=True)
+        _, generator = build_networks(make_tiny_config(num_kp=4))
+        grid = torch.zeros(8, 8, 2)
+        motions = generator.dense_motion_network.sparse_motions(grid, source, moved)
+    assert moved["jacobian"].dtype == torch.float32
+    torch.testing.assert_close(moved["jacobian"], exact["jacobian"])
+    assert motions.dtype == torch.float32
+
+
 def test_convex_hull_area():
     square = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [0.5, 0.5], [0.2, 0.7]])
     assert convex_hull_area(square) == pytest.approx(1.0)

@@ -12,6 +12,7 @@ from torch import nn
 
 from fomm.config import DenseMotionConfig
 from fomm.model.blocks import AntiAliasDownsample, Hourglass, make_coordinate_grid
+from fomm.model.kinematics import full_precision, unhalved
 
 
 class DenseMotionNetwork(nn.Module):
@@ -62,9 +63,14 @@ class DenseMotionNetwork(nn.Module):
             batch, num_kp, 1, 1, 2
         )
         if "jacobian" in kp_driving and "jacobian" in kp_source:
-            affine = torch.matmul(kp_source["jacobian"], torch.inverse(kp_driving["jacobian"]))
-            affine = affine.view(batch, num_kp, 1, 1, 2, 2).expand(-1, -1, height, width, -1, -1)
-            offset = torch.matmul(affine, offset.unsqueeze(-1)).squeeze(-1)
+            with full_precision(offset):
+                affine = torch.matmul(
+                    unhalved(kp_source["jacobian"]), torch.inverse(unhalved(kp_driving["jacobian"]))
+                )
+                affine = affine.view(batch, num_kp, 1, 1, 2, 2).expand(
+                    -1, -1, height, width, -1, -1
+                )
+                offset = torch.matmul(affine, unhalved(offset).unsqueeze(-1)).squeeze(-1)
         motions = offset + kp_source["value"].view(batch, num_kp, 1, 1, 2)
         identity = grid.view(1, 1, height, width, 2).expand(batch, 1, height, width, 2)
         return torch.cat([identity.to(motions.dtype), motions], dim=1)

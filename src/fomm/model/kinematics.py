@@ -10,6 +10,19 @@ import torch
 Keypoints = dict[str, torch.Tensor]
 
 
+def full_precision(like: torch.Tensor) -> torch.autocast:
+    """Autocast off on `like`'s device: the keypoint geometry (2x2 jacobians, their inverses,
+    the per-keypoint sampling grids) stays float32 under fp16/bf16 inference, as in the
+    original, where a half-precision matrix product would feed `torch.inverse`, which has no
+    half-precision kernel on CUDA."""
+    return torch.autocast(device_type=like.device.type, enabled=False)
+
+
+def unhalved(tensor: torch.Tensor) -> torch.Tensor:
+    """fp16/bf16 -> float32; float32 and float64 as they are."""
+    return tensor.float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor
+
+
 def convex_hull_area(points: np.ndarray) -> float:
     """Area of the 2-D convex hull of (N, 2) points (monotone chain, float64)."""
     pts = sorted(map(tuple, np.asarray(points, dtype=np.float64).tolist()))
@@ -65,8 +78,10 @@ def normalize_kp(
     difference = difference * scale
     result = {"value": difference + kp_source["value"]}
     if "jacobian" in kp_driving and "jacobian" in kp_source:
-        jacobian_change = torch.matmul(
-            kp_driving["jacobian"], torch.inverse(kp_driving_initial["jacobian"])
-        )
-        result["jacobian"] = torch.matmul(jacobian_change, kp_source["jacobian"])
+        with full_precision(kp_driving["jacobian"]):
+            jacobian_change = torch.matmul(
+                unhalved(kp_driving["jacobian"]),
+                torch.inverse(unhalved(kp_driving_initial["jacobian"])),
+            )
+            result["jacobian"] = torch.matmul(jacobian_change, unhalved(kp_source["jacobian"]))
     return result
