@@ -43,3 +43,17 @@ def test_range_and_upscale():
 def test_rejects_wrong_rank():
     with pytest.raises(ValueError):
         resize_for_model(np.zeros((2, 2, 2, 3), np.uint8), (4, 4))
+
+
+def test_same_size_frames_equal_the_resize_path_for_every_value():
+    from skimage.transform import resize
+
+    # every uint8 value in every channel, in a frame that already has the model's size
+    values = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    frame = np.stack([values, values.T, 255 - values], axis=2)
+    shortcut = resize_for_model(frame, (16, 16))
+    through_skimage = resize(frame, (16, 16)).astype(np.float32)
+    assert shortcut.dtype == np.float32
+    assert np.array_equal(shortcut, through_skimage)
+    # a different size still goes through the resize
+    assert resize_for_model(frame, (8, 8)).shape == (8, 8, 3)

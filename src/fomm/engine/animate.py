@@ -146,7 +146,7 @@ class Animator:
             self.generator = torch.compile(self.generator, mode=mode)
         self.source = frames_to_tensor(source[None], self.device, options.channels_last)
         with self.inference():
-            self.kp_source = self._float_kp(self.kp_detector(self.source))
+            self.kp_source = self._kept_kp(self.kp_detector(self.source))
             self.source_features = self.generator.encode_source(self.source)
         self.kp_initial: Keypoints | None = None
         self.scale = 1.0
@@ -161,6 +161,12 @@ class Animator:
     def _float_kp(kp: Keypoints) -> Keypoints:
         return {name: value.float() for name, value in kp.items()}
 
+    @staticmethod
+    def _kept_kp(kp: Keypoints) -> Keypoints:
+        """Keypoints kept across batches, copied: under --compile on CUDA a network's outputs
+        live in CUDA-graph memory that its next run overwrites."""
+        return {name: value.float().clone() for name, value in kp.items()}
+
     def keypoints(self, frames: np.ndarray) -> Keypoints:
         """Keypoints of (B,H,W,3) frames."""
         with self.inference():
@@ -169,7 +175,7 @@ class Animator:
 
     def set_initial(self, kp_initial: Keypoints) -> None:
         """The initial driving keypoints (first or best frame), batch 1."""
-        self.kp_initial = {name: value[:1] for name, value in kp_initial.items()}
+        self.kp_initial = self._kept_kp({name: value[:1] for name, value in kp_initial.items()})
         if self.options.mode == "relative" and self.options.adapt_scale:
             self.scale = adapt_movement_scale(self.kp_source, self.kp_initial)
         else:
@@ -193,16 +199,23 @@ class Animator:
             )
             return out["prediction"].float()
 
+    def _driving_tensor(self, frames: np.ndarray) -> torch.Tensor:
+        """(B,H,W,3) frames on the device. On CUDA a short last batch is padded to the batch
+        size with its last frame: one shape for the whole video, so cuDNN's algorithm search
+        and (with --compile) the CUDA-graph capture happen once; callers keep the first B."""
+        if self.device.type == "cuda" and 0 < len(frames) < self.batch_size:
+            padding = np.repeat(frames[-1:], self.batch_size - len(frames), axis=0)
+            frames = np.concatenate([frames, padding])
+        return frames_to_tensor(frames, self.device, self.options.channels_last)
+
     def animate(self, frames: np.ndarray) -> np.ndarray:
         """(B,H,W,3) float32 frames -> (B,H,W,3) float32 predictions."""
-        driving = frames_to_tensor(frames, self.device, self.options.channels_last)
-        prediction = self.animate_tensor(driving)
+        prediction = self.animate_tensor(self._driving_tensor(frames))[: len(frames)]
         return prediction.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
     def animate_uint8(self, frames: np.ndarray) -> np.ndarray:
         """(B,H,W,3) float32 frames -> (B,H,W,3) uint8 frames as skimage.img_as_ubyte rounds."""
-        driving = frames_to_tensor(frames, self.device, self.options.channels_last)
-        prediction = self.animate_tensor(driving)
+        prediction = self.animate_tensor(self._driving_tensor(frames))[: len(frames)]
         output_size = self.options.output_size
         if output_size is not None and tuple(prediction.shape[-2:]) != tuple(output_size):
             prediction = torch.nn.functional.interpolate(
