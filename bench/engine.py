@@ -72,14 +72,17 @@ class NaiveDemoLoop:
 
     def __init__(self, model, source: np.ndarray, first_frame: np.ndarray):
         self.model = model
-        self.dtype = next(model.generator.parameters()).dtype
-        self.source = torch.tensor(source[np.newaxis]).to(self.dtype).permute(0, 3, 1, 2)
+        weight = next(model.generator.parameters())
+        self.dtype, self.device = weight.dtype, weight.device
+        self.source = torch.tensor(source[np.newaxis]).to(self.device, self.dtype)
+        self.source = self.source.permute(0, 3, 1, 2)
         self.kp_source = model.kp_detector(self.source)
         self.kp_initial = model.kp_detector(self._as_tensor(first_frame))
         self.predictions: list[np.ndarray] = []
 
     def _as_tensor(self, frame: np.ndarray) -> torch.Tensor:
-        video = torch.tensor(frame.astype(np.float64)[np.newaxis, np.newaxis]).to(self.dtype)
+        video = torch.tensor(frame.astype(np.float64)[np.newaxis, np.newaxis])
+        video = video.to(self.device, self.dtype)
         return video.permute(0, 4, 1, 2, 3)[:, :, 0]
 
     def frame(self, frame: np.ndarray) -> None:

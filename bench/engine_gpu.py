@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""GPU benchmark: model throughput and a whole `fomm animate`, on the vox-256 architecture.
+
+Weights are rebuilt by the conformance kit's make_checkpoint.py (random, vox-256 shapes).
+1. Baseline: the original demo's loop on the GPU (batch 1, fp32, source re-encoded every
+   frame), in frames/s.
+2. Model throughput of the engine (source encoded once, fused networks, channels-last): driving
+   batches already on the GPU in, predictions on the GPU out; for each precision, batch size
+   and eager / torch.compile ("reduce-overhead": CUDA graphs). Frames/s and the ratio to (1).
+3. Accuracy: the engine's CUDA fp32 frames against the naive loop's CUDA fp32 frames and the
+   CPU engine's; fp16 / bf16 PSNR against CUDA fp32.
+4. End to end: `fomm animate` (decode, animate, encode, audio off) of a 1500-frame 256x256 clip,
+   in frames/s, next to ffmpeg's decode and encode speeds alone on the same clip.
+Targets printed last: model >= 4,000 frames/s at fp16, whole animate >= 1,000 frames/s.
+
+    python bench/engine_gpu.py                        # everything (about 4 min on an H200)
+    python bench/engine_gpu.py --batch-sizes 32 64 --precisions fp16 --no-compile
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine import NaiveDemoLoop, load, psnr, smooth_clip, vox_state_dicts
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def naive_fps(model, source: np.ndarray, driving: np.ndarray, device: torch.device) -> tuple:
+    """Frames/s of the original demo's loop on `device`, and its frames."""
+    loop = NaiveDemoLoop(model, source, driving[0])
+    loop.frame(driving[0])  # warm-up
+    loop.predictions.clear()
+    synchronize(device)
+    started = time.perf_counter()
+    for frame in driving:
+        loop.frame(frame)
+    synchronize(device)
+    return len(driving) / (time.perf_counter() - started), np.stack(loop.predictions)
+
+
+def engine_frames(model, source, driving, precision, batch, device, compile_=False):
+    from fomm.engine.animate import AnimationOptions, animate_arrays
+
+    options = AnimationOptions(
+        adapt_scale=True,
+        precision=precision,
+        batch_size=batch,
+        device=device.type,
+        compile=compile_,
+    )
+    return np.stack(list(animate_arrays(model, source, driving, options)))
+
+
+def model_throughput(
+    model, source, driving_batch: np.ndarray, precision, device, compile_, repeats
+) -> tuple[float, float, np.ndarray]:
+    """(frames/s, seconds of set-up and warm-up, predictions) with the driving batch already
+    on the GPU."""
+    from fomm.engine.animate import AnimationOptions, Animator, frames_to_tensor
+
+    started = time.perf_counter()
+    options = AnimationOptions(
+        adapt_scale=True,
+        precision=precision,
+        batch_size=len(driving_batch),
+        device=device.type,
+        compile=compile_,
+    )
+    animator = Animator(model, source, options)
+    driving = frames_to_tensor(driving_batch, device, options.channels_last)
+    for _ in range(3):
+        animator.animate_tensor(driving)
+    synchronize(device)
+    warm = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(repeats):
+        prediction = animator.animate_tensor(driving)
+    synchronize(device)
+    seconds = time.perf_counter() - started
+    return repeats * len(driving_batch) / seconds, warm, prediction.cpu().numpy()
+
+
+def ffmpeg(*args: str) -> float:
+    """Seconds one ffmpeg run takes (argument list, no shell)."""
+    from fomm.media.ffmpeg import ffmpeg_exe
+
+    started = time.perf_counter()
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-y", *args], check=True, stdout=subprocess.DEVNULL
+    )
+    return time.perf_counter() - started
+
+
+def end_to_end(state_dicts, frames, precision, batch, compile_, folder, device="cuda"):
+    """Frames/s of `animate_file` on a `frames`-long 256x256 clip, and ffmpeg's own speeds."""
+    from fomm.engine.animate import AnimationOptions, animate_file
+    from fomm.media.image import write_image
+    from fomm.model.checkpoint import load_model
+
+    folder = Path(folder)
+    clip = folder / "driving.mp4"
+    if not clip.exists():
+        ffmpeg(
+            "-f", "lavfi", "-i", f"testsrc2=size=256x256:rate=25:duration={frames / 25}",
+            "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip),
+        )  # fmt: skip
+        source, _ = smooth_clip(1)
+        write_image(folder / "source.png", (source * 255).round().astype(np.uint8))
+        torch.save(state_dicts, folder / "vox.pth")
+    decode = ffmpeg("-i", str(clip), "-f", "rawvideo", "-pix_fmt", "rgb24", os.devnull)
+    encode = ffmpeg(
+        "-i", str(clip), "-c:v", "libx264", "-preset", "medium", "-pix_fmt", "yuv420p",
+        str(folder / "reencoded.mp4"),
+    )  # fmt: skip
+    model = load_model(folder / "vox.pth")
+    options = AnimationOptions(
+        adapt_scale=True, precision=precision, batch_size=batch, compile=compile_, device=device
+    )
+    report = animate_file(
+        model, folder / "source.png", clip, folder / "out.mp4", options, audio=False
+    )
+    return {
+        "fps": report.frames / report.seconds,
+        "frames": report.frames,
+        "seconds": report.seconds,
+        "decode_fps": frames / decode,
+        "decode_encode_fps": frames / encode,
+    }
+
+
+def accuracy(args, model, state_dicts, source, driving, naive_frames, device, name) -> None:
+    """The engine's fp32 frames against the naive loop's and the CPU engine's; PSNRs."""
+    check = driving[: args.check_frames]
+    exact = engine_frames(model, source, check, "fp32", len(check), device)
+    naive = naive_frames[: len(check)]
+    print(f"engine fp32 vs naive loop on {name}: max|diff| {np.abs(exact - naive).max():.2e}")
+    cpu_model = load(state_dicts, "cpu")
+    on_cpu = engine_frames(cpu_model, source, check, "fp32", 4, torch.device("cpu"))
+    print(f"engine fp32 {name} vs CPU: max|diff| {np.abs(exact - on_cpu).max():.2e}", flush=True)
+    for precision in args.precisions:
+        if precision != "fp32":
+            frames = engine_frames(model, source, check, precision, len(check), device)
+            print(f"engine {precision} vs fp32: PSNR {psnr(frames, exact):.1f} dB", flush=True)
+
+
+def timings(args, model, source, driving, baseline, device, configs, eager_frames) -> dict:
+    """Model frames/s for each (precision, batch, compiled)."""
+    results = {}
+    for precision, batch, compile_ in configs:
+        reps = np.resize(driving, (batch, *driving.shape[1:]))
+        try:
+            fps, warm, frames = model_throughput(
+                model, source, reps, precision, device, compile_, args.repeats
+            )
+        except Exception as error:  # noqa: BLE001 - one failed config must not end the run
+            print(f"  {precision} batch {batch} compile={compile_}: FAILED {error!r:.300}")
+            continue
+        results[(precision, batch, compile_)] = fps
+        tag = "compiled" if compile_ else "eager"
+        line = (
+            f"  model {precision} batch {batch:3d} {tag:8s}: {fps:8.1f} frames/s "
+            f"({fps / baseline:5.1f}x naive; set-up + warm-up {warm:.1f} s)"
+        )
+        if compile_ and (precision, batch) in eager_frames:
+            difference = np.abs(frames - eager_frames[(precision, batch)]).max()
+            line += f", max|diff| vs eager {difference:.1e}"
+        elif not compile_:
+            eager_frames[(precision, batch)] = frames
+        print(line, flush=True)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "fp16", "bf16"])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 32, 64])
+    parser.add_argument("--compile-batch-sizes", type=int, nargs="*", default=[64])
+    parser.add_argument("--compile-precisions", nargs="*", default=["fp16"])
+    parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--repeats", type=int, default=20, help="timed batches per config")
+    parser.add_argument("--naive-frames", type=int, default=50)
+    parser.add_argument("--check-frames", type=int, default=8)
+    parser.add_argument("--animate-frames", type=int, default=1500)
+    parser.add_argument("--no-animate", action="store_true")
+    args = parser.parse_args()
+
+    torch.set_grad_enabled(False)
+    device = torch.device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"torch {torch.__version__}, device {name}", flush=True)
+    state_dicts = vox_state_dicts()
+    source, driving = smooth_clip(max(args.naive_frames, args.check_frames, 2))
+    model = load(state_dicts, device)
+
+    # timed with PyTorch's defaults, as the original demo runs (on CUDA: TF32 convolutions)
+    baseline, _ = naive_fps(model, source, driving[: args.naive_frames], device)
+    print(f"naive demo loop (batch 1, fp32): {baseline:8.1f} frames/s", flush=True)
+    if device.type == "cuda":
+        torch.backends.cudnn.allow_tf32 = False
+    _, naive_frames = naive_fps(model, source, driving[: args.check_frames], device)
+    try:
+        accuracy(args, model, state_dicts, source, driving, naive_frames, device, name)
+    except Exception as error:  # noqa: BLE001 - report and go on to the timings
+        print(f"accuracy checks FAILED: {error!r:.500}", flush=True)
+    eager = [(p, b, False) for p in args.precisions for b in args.batch_sizes]
+    compiled = []
+    if not args.no_compile and device.type == "cuda":
+        compiled = [(p, b, True) for p in args.compile_precisions for b in args.compile_batch_sizes]
+    eager_frames: dict = {}
+    results = timings(args, model, source, driving, baseline, device, eager, eager_frames)
+
+    animate = {}
+    half = "fp16" if device.type == "cuda" else "bf16"
+    with tempfile.TemporaryDirectory(prefix="fomm-gpu-bench-") as folder:
+        for compile_ in [False, True] if compiled else [False]:
+            if compile_:
+                results |= timings(
+                    args, model, source, driving, baseline, device, compiled, eager_frames
+                )
+            if args.no_animate:
+                continue
+            try:
+                found = end_to_end(
+                    state_dicts, args.animate_frames, half, 64, compile_, folder, device.type
+                )
+            except Exception as error:  # noqa: BLE001 - report and go on
+                print(f"  fomm animate compile={compile_}: FAILED {error!r:.300}")
+                continue
+            animate[compile_] = found
+            print(
+                f"  fomm animate {found['frames']} frames {half} batch 64"
+                f"{' compiled' if compile_ else ''}: {found['fps']:.0f} frames/s "
+                f"({found['seconds']:.1f} s); ffmpeg alone: decode {found['decode_fps']:.0f}"
+                f" frames/s, decode+encode {found['decode_encode_fps']:.0f} frames/s",
+                flush=True,
+            )
+
+    print("\nratios (targets: model fp16 >= 4000 frames/s; whole animate >= 1000 frames/s)")
+    best16 = max((fps for (p, _, _), fps in results.items() if p == "fp16"), default=math.nan)
+    print(
+        f"  best fp16 model throughput {best16:.0f} frames/s = {best16 / 4000:.2f} of target,"
+        f" {best16 / baseline:.1f}x naive  [{'ok' if best16 >= 4000 else 'MISSED'}]"
+    )
+    if animate:
+        best = max(found["fps"] for found in animate.values())
+        print(
+            f"  best whole animate {best:.0f} frames/s = {best / 1000:.2f} of target"
+            f"  [{'ok' if best >= 1000 else 'MISSED'}]"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
