@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         device="cpu" if args.cpu else args.device,
         batch_size=args.batch_size,
         precision=args.precision,
-        align_corners=args.align_corners,
+        align_corners=True if args.align_corners else None,
         compile=args.compile,
         frame_size=(256, 256),  # the original demo resizes to 256x256 whatever the config says
         source_background=None,  # and drops the alpha channel of a transparent source

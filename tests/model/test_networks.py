@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from fomm.model.checkpoint import build_networks
+from fomm.model.generator import Generator
 from fomm.model.kinematics import adapt_movement_scale, convex_hull_area, normalize_kp
 
 
@@ -202,3 +203,24 @@ def test_trains_with_gradients(make_tiny_config):
     ]
     assert missing == []
     assert not torch.equal(before, generator.first.norm.running_mean)
+
+
+@pytest.mark.parametrize("num_down_blocks", [0, 2])
+def test_corner_aligned_networks_copy_pixels_under_an_identity_motion(
+    make_tiny_config, num_down_blocks
+):
+    # Driving keypoints = source keypoints: every sparse motion is the identity, so the
+    # deformation (dense motion at 1/2 resolution, enlarged) is the identity grid.
+    config = make_tiny_config(num_down_blocks=num_down_blocks, dm_scale=0.5)
+    torch.manual_seed(0)
+    kp_detector, reference = build_networks(config)
+    aligned = Generator(config.generator, align_corners=True, upsample_align_corners=True)
+    aligned.load_state_dict(reference.state_dict())
+    source = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        kp = kp_detector.eval()(source)
+        copied = aligned.eval()(source, kp, kp, full_output=True)["deformed"]
+        blurred = reference.eval()(source, kp, kp, full_output=True)["deformed"]
+    torch.testing.assert_close(copied, source, atol=1e-5, rtol=0)
+    # the reference's grid_sample and upsampling do not read the grid at pixel centres
+    assert (blurred - source).abs().mean() > 1e-2

@@ -51,6 +51,19 @@ def test_checkpoint_round_trip_in_the_published_layout(tmp_path: Path):
     model = load_model(out)
     assert model.config.frame_shape == (32, 32)
     assert model.config.differences(settings.model) == []
+    # trained corner-aligned (the training default), so animated corner-aligned
+    assert model.corner_aligned and model.generator.upsample_align_corners
+    assert model.generator.align_corners and model.generator.dense_motion_network.align_corners
+    model.set_align_corners(False)
+    assert not model.generator.align_corners
+    model.set_align_corners(None)
+    assert model.generator.align_corners
+    # the same weights without the config entry read as a published checkpoint: reference
+    bare = tmp_path / "bare.pth"
+    torch.save({k: checkpoint[k] for k in ("generator", "kp_detector")}, bare)
+    published = load_model(bare)
+    assert not published.corner_aligned and not published.generator.upsample_align_corners
+    assert not published.generator.align_corners
     for name in ("generator", "kp_detector"):
         saved = checkpoint[name]
         for key, value in getattr(model, name).state_dict().items():

@@ -35,8 +35,9 @@ def add_animation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--align-corners",
         action="store_true",
-        help="grid_sample as PyTorch 1.0 did (what the checkpoints were trained with); the "
-        "default reproduces the original demo under current PyTorch",
+        help="grid_sample as PyTorch 1.0 did (what the published checkpoints were trained "
+        "with); the default reproduces the original demo under current PyTorch, and for "
+        "models trained by `fomm train` the corner-aligned resampling they were trained with",
     )
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile the networks (CUDA; slow start)"
@@ -142,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         batch_size=args.batch_size,
         precision=args.precision,
-        align_corners=args.align_corners,
+        align_corners=True if args.align_corners else None,
         compile=args.compile,
         fused=args.fused,
     )

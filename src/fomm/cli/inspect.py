@@ -31,6 +31,9 @@ def describe(args: argparse.Namespace) -> dict:
         "published_config": model.published_name,
         "same_architecture_as": published_matches(model.config),
         "parameters": {**counts, "total": sum(counts.values())},
+        "resampling": "corner-aligned (trained by fomm train)"
+        if model.corner_aligned
+        else "reference (the original demo's grid_sample; --align-corners for PyTorch 1.0)",
         "config": model.config.to_fomm_yaml(),
         "config_source": args.config or "the checkpoint's own config entry, else its tensor shapes",
     }
@@ -51,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         f"parameters: kp_detector {params['kp_detector']:,}, generator {params['generator']:,}, "
         f"total {params['total']:,}"
     )
+    print(f"resampling: {summary['resampling']}")
     print(f"configuration ({summary['config_source']}):")
     print(yaml.safe_dump(summary["config"], sort_keys=False).rstrip())
     return 0

@@ -47,7 +47,8 @@ Precision = Literal["fp32", "fp16", "bf16"]
 
 @dataclass(frozen=True)
 class AnimationOptions:
-    """How to animate; defaults give the reference demo's frames (fp32, align_corners off)."""
+    """How to animate; defaults give the reference demo's frames (fp32, align_corners off for
+    published checkpoints)."""
 
     mode: Literal["relative", "absolute"] = "relative"
     adapt_scale: bool = False
@@ -56,7 +57,9 @@ class AnimationOptions:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     batch_size: int | None = None
     precision: Precision = "fp32"
-    align_corners: bool = False
+    # grid_sample's convention; None: the model's own (the reference demo's for published
+    # checkpoints, corner-aligned for models trained by `fomm train`)
+    align_corners: bool | None = None
     frame_size: tuple[int, int] | None = None
     channels_last: bool = True
     # inference rewrites of the networks (fomm.model.fused): same frames up to float rounding

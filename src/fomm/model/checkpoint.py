@@ -52,15 +52,20 @@ class LoadedModel:
     generator: Generator
     published_name: str | None = None
     path: str | None = None
+    # trained with corner-aligned resampling (`fomm train`): grid_sample and the deformation's
+    # upsampling both align corners, and grid_sample's default is then True
+    corner_aligned: bool = False
 
     @property
     def device(self) -> torch.device:
         return self.generator.final.weight.device
 
-    def set_align_corners(self, align_corners: bool) -> None:
-        """Switch every grid_sample between the reference (False) and PyTorch-1.0 (True)."""
-        self.generator.align_corners = align_corners
-        self.generator.dense_motion_network.align_corners = align_corners
+    def set_align_corners(self, align_corners: bool | None) -> None:
+        """Switch every grid_sample between the reference (False) and PyTorch-1.0 (True);
+        None: the model's own (False for published checkpoints, True if trained corner-aligned)."""
+        value = self.corner_aligned if align_corners is None else align_corners
+        self.generator.align_corners = value
+        self.generator.dense_motion_network.align_corners = value
 
 
 def resolve_checkpoint(path_or_name: str | os.PathLike) -> Path:
@@ -153,6 +158,14 @@ def embedded_config(checkpoint: Any, source: str) -> ModelConfig | None:
         return ModelConfig.from_fomm_yaml(dict(checkpoint["config"]))
     except FommError as error:
         raise InputError(source, f"its 'config' entry is unusable: {error}") from None
+
+
+def trained_corner_aligned(checkpoint: Any) -> bool:
+    """Whether `fomm train` wrote this checkpoint with corner-aligned resampling
+    (`train_params.align_corners` in its embedded config; absent in older checkpoints)."""
+    config = checkpoint.get("config") if isinstance(checkpoint, Mapping) else None
+    train_params = config.get("train_params") if isinstance(config, Mapping) else None
+    return isinstance(train_params, Mapping) and train_params.get("align_corners") is True
 
 
 def read_checkpoint(path: str | os.PathLike) -> StateDicts:
@@ -268,10 +281,11 @@ def infer_config(state_dicts: StateDicts) -> ModelConfig:
 
 
 def build_networks(
-    config: ModelConfig, align_corners: bool = False
+    config: ModelConfig, align_corners: bool = False, upsample_align_corners: bool = False
 ) -> tuple[KeypointDetector, Generator]:
     """Fresh (randomly initialised) networks of a configuration."""
-    return KeypointDetector(config.kp_detector), Generator(config.generator, align_corners)
+    generator = Generator(config.generator, align_corners, upsample_align_corners)
+    return KeypointDetector(config.kp_detector), generator
 
 
 @functools.lru_cache(maxsize=32)
@@ -371,8 +385,10 @@ def load_state_dicts(
     device: str | torch.device = "cpu",
     source: str = "<checkpoint>",
     config_source: str | None = None,
+    corner_aligned: bool = False,
 ) -> LoadedModel:
-    """Build eval-mode networks from state dicts, checking them against `config` if given."""
+    """Build eval-mode networks from state dicts, checking them against `config` if given.
+    `corner_aligned`: the networks were trained with corner-aligned resampling."""
     if config is None:
         try:
             config = infer_config(state_dicts)
@@ -393,13 +409,14 @@ def load_state_dicts(
     # Built on the meta device and given the loaded tensors themselves: no random
     # initialisation and no second copy of the weights in memory.
     with torch.device("meta"):
-        kp_detector, generator = build_networks(config)
+        kp_detector, generator = build_networks(config, corner_aligned, corner_aligned)
     kp_detector.load_state_dict(state_dicts["kp_detector"], assign=True)
     generator.load_state_dict(state_dicts["generator"], assign=True)
     kp_detector.to(device).eval().requires_grad_(False)
     generator.to(device).eval().requires_grad_(False)
     matches = published_matches(config)
-    return LoadedModel(config, kp_detector, generator, matches[0] if matches else None, source)
+    published = matches[0] if matches else None
+    return LoadedModel(config, kp_detector, generator, published, source, corner_aligned)
 
 
 def load_model(
@@ -421,6 +438,7 @@ def load_model(
         device,
         source=os.fspath(path),
         config_source=os.fspath(config_yaml) if config_yaml is not None else None,
+        corner_aligned=trained_corner_aligned(checkpoint),
     )
 
 

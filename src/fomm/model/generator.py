@@ -15,21 +15,38 @@ from fomm.model.blocks import DownBlock, ResBlock, SameBlock, UpBlock
 from fomm.model.dense_motion import DenseMotionNetwork
 
 
-def resize_deformation(deformation: torch.Tensor, height: int, width: int) -> torch.Tensor:
+def resize_deformation(
+    deformation: torch.Tensor, height: int, width: int, align_corners: bool = False
+) -> torch.Tensor:
     """Bilinear resize of a (B,h,w,2) sampling grid treated as a 2-channel image."""
     if deformation.shape[1:3] == (height, width):
         return deformation
     resized = F.interpolate(
-        deformation.permute(0, 3, 1, 2), size=(height, width), mode="bilinear", align_corners=False
+        deformation.permute(0, 3, 1, 2),
+        size=(height, width),
+        mode="bilinear",
+        align_corners=align_corners,
     )
     return resized.permute(0, 2, 3, 1)
 
 
 class Generator(nn.Module):
-    def __init__(self, config: GeneratorConfig, align_corners: bool = False):
+    """`align_corners`: how grid_sample reads the [-1, 1] sampling grids (False: the original
+    demo on current PyTorch; True: PyTorch 1.0, under which the published checkpoints were
+    trained). `upsample_align_corners`: how the low-resolution deformation and occlusion map
+    are enlarged (False in the original). With both True (`fomm train`'s default) the
+    corner-aligned coordinate grid is resampled exactly: an identity motion copies pixels."""
+
+    def __init__(
+        self,
+        config: GeneratorConfig,
+        align_corners: bool = False,
+        upsample_align_corners: bool = False,
+    ):
         super().__init__()
         self.config = config
         self.align_corners = align_corners
+        self.upsample_align_corners = upsample_align_corners
         expansion, most = config.block_expansion, config.max_features
         self.dense_motion_network = DenseMotionNetwork(config.dense_motion, align_corners)
         self.first = SameBlock(config.num_channels, expansion, kernel_size=7, padding=3)
@@ -79,7 +96,9 @@ class Generator(nn.Module):
 
         motion = self.dense_motion_network(source, kp_source, kp_driving)
         height, width = source_features.shape[2:]
-        deformation = resize_deformation(motion["deformation"], height, width)
+        deformation = resize_deformation(
+            motion["deformation"], height, width, self.upsample_align_corners
+        )
         out = F.grid_sample(
             source_features,
             deformation.to(source_features.dtype),
@@ -95,11 +114,16 @@ class Generator(nn.Module):
             result["occlusion_map"] = occlusion
             if occlusion.shape[2:] != out.shape[2:]:
                 occlusion = F.interpolate(
-                    occlusion, size=out.shape[2:], mode="bilinear", align_corners=False
+                    occlusion,
+                    size=out.shape[2:],
+                    mode="bilinear",
+                    align_corners=self.upsample_align_corners,
                 )
             out = out * occlusion
         if full_output:
-            full = resize_deformation(motion["deformation"], *source.shape[2:])
+            full = resize_deformation(
+                motion["deformation"], *source.shape[2:], self.upsample_align_corners
+            )
             result["deformed"] = F.grid_sample(
                 source.expand(batch, -1, -1, -1),
                 full.to(source.dtype),

@@ -92,7 +92,9 @@ def train(settings: TrainSettings, sampler: PairSampler, options: TrainOptions) 
     torch.manual_seed(options.seed)
     device = torch.device(options.device)
     params = settings.train
-    kp_detector, generator = build_networks(settings.model)
+    kp_detector, generator = build_networks(
+        settings.model, params.align_corners, upsample_align_corners=params.align_corners
+    )
     vgg = Vgg19Features.from_file(options.vgg19_weights) if options.vgg19_weights else None
     model = ReconstructionModel(kp_detector, generator, params, vgg).to(device).train()
     if vgg is not None:

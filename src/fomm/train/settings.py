@@ -49,6 +49,9 @@ class TrainParams:
     transform_params: TransformParams = field(default_factory=TransformParams)
     loss_weights: LossWeights = field(default_factory=LossWeights)
     horizontal_flip: bool = True
+    # corner-aligned resampling (grid_sample and the deformation's upsampling): an identity
+    # motion copies pixels exactly; saved in the checkpoint's config and used when animating
+    align_corners: bool = True
 
 
 @dataclass(frozen=True)
