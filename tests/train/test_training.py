@@ -245,6 +245,10 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path, capsys):
         == 2
     )
     assert "no videos" in capsys.readouterr().err
+    for budget in ("--max-iterations", "--max-minutes"):
+        arguments = ["train", "--config", str(write_config(tmp_path)), "--data", "synthetic"]
+        assert main([*arguments, "--out", str(tmp_path / "x.pth"), budget, "0"]) == 2
+        assert f"{budget} must be positive" in capsys.readouterr().err
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a checkpoint")
     assert main(["evaluate", str(junk), "--synthetic", "--no-video"]) == 2
