@@ -15,7 +15,8 @@ in turn, so that on a shared machine they all see the same background load.
     .venv/bin/python bench/engine.py                 # CPU, 16 frames timed (about 4 min)
     .venv/bin/python bench/engine.py --plain         # also fp32 without the fused networks
     .venv/bin/python bench/engine.py --sequential    # quiet machine: configs timed one after another
-    .venv/bin/python bench/engine.py --device cuda --batch-sizes 1 8 32 64 --precisions fp32 fp16 bf16
+
+On a GPU use bench/engine_gpu.py (the naive loop on the GPU too, eager and compiled).
 """
 
 from __future__ import annotations
@@ -97,14 +98,25 @@ class NaiveDemoLoop:
         self.predictions.append(prediction.astype(np.float64))
 
 
+def bench_options(precision: str, batch_size: int, device: str, fused=True, compile_=False):
+    """The engine options every benchmark times: relative + adapt scale, as the naive loop."""
+    from fomm.engine.animate import AnimationOptions
+
+    return AnimationOptions(
+        adapt_scale=True,
+        precision=precision,
+        batch_size=batch_size,
+        device=device,
+        fused=fused,
+        compile=compile_,
+    )
+
+
 def make_animator(model, source, config: tuple, device: str):
-    from fomm.engine.animate import AnimationOptions, Animator
+    from fomm.engine.animate import Animator
 
     precision, batch_size, fused = config
-    options = AnimationOptions(
-        adapt_scale=True, precision=precision, batch_size=batch_size, device=device, fused=fused
-    )
-    return Animator(model, source, options)
+    return Animator(model, source, bench_options(precision, batch_size, device, fused))
 
 
 def config_name(config: tuple) -> str:

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine import NaiveDemoLoop, load, psnr, smooth_clip, vox_state_dicts
+from engine import NaiveDemoLoop, bench_options, load, psnr, smooth_clip, vox_state_dicts
 
 
 def synchronize(device: torch.device) -> None:
@@ -53,16 +53,10 @@ def naive_fps(model, source: np.ndarray, driving: np.ndarray, device: torch.devi
     return len(driving) / (time.perf_counter() - started), np.stack(loop.predictions)
 
 
-def engine_frames(model, source, driving, precision, batch, device, compile_=False):
-    from fomm.engine.animate import AnimationOptions, animate_arrays
+def engine_frames(model, source, driving, precision, batch, device):
+    from fomm.engine.animate import animate_arrays
 
-    options = AnimationOptions(
-        adapt_scale=True,
-        precision=precision,
-        batch_size=batch,
-        device=device.type,
-        compile=compile_,
-    )
+    options = bench_options(precision, batch, device.type)
     return np.stack(list(animate_arrays(model, source, driving, options)))
 
 
@@ -71,16 +65,10 @@ def model_throughput(
 ) -> tuple[float, float, np.ndarray]:
     """(frames/s, seconds of set-up and warm-up, predictions) with the driving batch already
     on the GPU."""
-    from fomm.engine.animate import AnimationOptions, Animator, frames_to_tensor
+    from fomm.engine.animate import Animator, frames_to_tensor
 
     started = time.perf_counter()
-    options = AnimationOptions(
-        adapt_scale=True,
-        precision=precision,
-        batch_size=len(driving_batch),
-        device=device.type,
-        compile=compile_,
-    )
+    options = bench_options(precision, len(driving_batch), device.type, compile_=compile_)
     animator = Animator(model, source, options)
     driving = frames_to_tensor(driving_batch, device, options.channels_last)
     for _ in range(3):
@@ -106,40 +94,42 @@ def ffmpeg(*args: str) -> float:
     return time.perf_counter() - started
 
 
-def end_to_end(state_dicts, frames, precision, batch, compile_, folder, device="cuda"):
-    """Frames/s of `animate_file` on a `frames`-long 256x256 clip, and ffmpeg's own speeds."""
-    from fomm.engine.animate import AnimationOptions, animate_file
+def prepare_clip(state_dicts, frames: int, folder: Path) -> dict:
+    """A `frames`-long 256x256 clip, a source picture and the checkpoint in `folder`, and
+    ffmpeg's own decode and decode+encode speeds on that clip (frames/s)."""
     from fomm.media.image import write_image
-    from fomm.model.checkpoint import load_model
 
-    folder = Path(folder)
     clip = folder / "driving.mp4"
-    if not clip.exists():
-        ffmpeg(
-            "-f", "lavfi", "-i", f"testsrc2=size=256x256:rate=25:duration={frames / 25}",
-            "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip),
-        )  # fmt: skip
-        source, _ = smooth_clip(1)
-        write_image(folder / "source.png", (source * 255).round().astype(np.uint8))
-        torch.save(state_dicts, folder / "vox.pth")
+    ffmpeg(
+        "-f", "lavfi", "-i", f"testsrc2=size=256x256:rate=25:duration={frames / 25}",
+        "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip),
+    )  # fmt: skip
+    source, _ = smooth_clip(1)
+    write_image(folder / "source.png", (source * 255).round().astype(np.uint8))
+    torch.save(state_dicts, folder / "vox.pth")
     decode = ffmpeg("-i", str(clip), "-f", "rawvideo", "-pix_fmt", "rgb24", os.devnull)
     encode = ffmpeg(
         "-i", str(clip), "-c:v", "libx264", "-preset", "medium", "-pix_fmt", "yuv420p",
         str(folder / "reencoded.mp4"),
     )  # fmt: skip
+    return {"decode_fps": frames / decode, "decode_encode_fps": frames / encode}
+
+
+def end_to_end(folder: Path, precision, batch, compile_, device="cuda") -> dict:
+    """Frames/s of `animate_file` on the clip `prepare_clip` made."""
+    from fomm.engine.animate import animate_file
+    from fomm.model.checkpoint import load_model
+
     model = load_model(folder / "vox.pth")
-    options = AnimationOptions(
-        adapt_scale=True, precision=precision, batch_size=batch, compile=compile_, device=device
-    )
+    options = bench_options(precision, batch, device, compile_=compile_)
     report = animate_file(
-        model, folder / "source.png", clip, folder / "out.mp4", options, audio=False
-    )
+        model, folder / "source.png", folder / "driving.mp4", folder / "out.mp4", options,
+        audio=False,
+    )  # fmt: skip
     return {
         "fps": report.frames / report.seconds,
         "frames": report.frames,
         "seconds": report.seconds,
-        "decode_fps": frames / decode,
-        "decode_encode_fps": frames / encode,
     }
 
 
@@ -228,6 +218,15 @@ def main() -> int:
     animate = {}
     half = "fp16" if device.type == "cuda" else "bf16"
     with tempfile.TemporaryDirectory(prefix="fomm-gpu-bench-") as folder:
+        folder = Path(folder)
+        if not args.no_animate:
+            speeds = prepare_clip(state_dicts, args.animate_frames, folder)
+            print(
+                f"  ffmpeg alone on the {args.animate_frames}-frame clip: decode "
+                f"{speeds['decode_fps']:.0f} frames/s, decode+encode "
+                f"{speeds['decode_encode_fps']:.0f} frames/s",
+                flush=True,
+            )
         for compile_ in [False, True] if compiled else [False]:
             if compile_:
                 results |= timings(
@@ -236,9 +235,7 @@ def main() -> int:
             if args.no_animate:
                 continue
             try:
-                found = end_to_end(
-                    state_dicts, args.animate_frames, half, 64, compile_, folder, device.type
-                )
+                found = end_to_end(folder, half, 64, compile_, device.type)
             except Exception as error:  # noqa: BLE001 - report and go on
                 print(f"  fomm animate compile={compile_}: FAILED {error!r:.300}")
                 continue
@@ -246,8 +243,7 @@ def main() -> int:
             print(
                 f"  fomm animate {found['frames']} frames {half} batch 64"
                 f"{' compiled' if compile_ else ''}: {found['fps']:.0f} frames/s "
-                f"({found['seconds']:.1f} s); ffmpeg alone: decode {found['decode_fps']:.0f}"
-                f" frames/s, decode+encode {found['decode_encode_fps']:.0f} frames/s",
+                f"({found['seconds']:.1f} s)",
                 flush=True,
             )
 
