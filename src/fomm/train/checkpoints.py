@@ -35,7 +35,11 @@ def save_training_checkpoint(
     """Write atomically: readers never see a half-written checkpoint."""
 
     def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-        return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+        # standard (contiguous) strides whatever layout training used, as published files have
+        return {
+            k: v.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
+            for k, v in module.state_dict().items()
+        }
 
     checkpoint: dict[str, Any] = {
         "generator": cpu_state(generator),

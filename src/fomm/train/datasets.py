@@ -116,7 +116,9 @@ class PairSampler:
             drivings.append(pair[1])
 
         def to_tensor(frames: list[np.ndarray]) -> torch.Tensor:
-            array = np.ascontiguousarray(np.stack(frames).transpose(0, 3, 1, 2))
-            return torch.from_numpy(array).to(device=device, dtype=torch.float32) / 255.0
+            # (B,H,W,3) memory seen as (B,3,H,W): a channels-last tensor, the networks' layout
+            array = np.ascontiguousarray(np.stack(frames))
+            tensor = torch.from_numpy(array).permute(0, 3, 1, 2)
+            return tensor.to(device=device, dtype=torch.float32) / 255.0
 
         return to_tensor(sources), to_tensor(drivings)
