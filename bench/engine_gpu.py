@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -108,28 +109,37 @@ def prepare_clip(state_dicts, frames: int, folder: Path) -> dict:
     write_image(folder / "source.png", (source * 255).round().astype(np.uint8))
     torch.save(state_dicts, folder / "vox.pth")
     decode = ffmpeg("-i", str(clip), "-f", "rawvideo", "-pix_fmt", "rgb24", os.devnull)
-    encode = ffmpeg(
-        "-i", str(clip), "-c:v", "libx264", "-preset", "medium", "-pix_fmt", "yuv420p",
-        str(folder / "reencoded.mp4"),
-    )  # fmt: skip
-    return {"decode_fps": frames / decode, "decode_encode_fps": frames / encode}
+    speeds = {"decode": frames / decode}
+    for preset in ("medium", "veryfast"):
+        encode = ffmpeg(
+            "-i", str(clip), "-c:v", "libx264", "-preset", preset, "-pix_fmt", "yuv420p",
+            str(folder / "reencoded.mp4"),
+        )  # fmt: skip
+        speeds[f"decode + {preset} encode"] = frames / encode
+    return speeds
 
 
-def end_to_end(folder: Path, precision, batch, compile_, device="cuda") -> dict:
+def end_to_end(
+    folder: Path, precision, batch, compile_, device="cuda", preset="medium", cudnn_benchmark=True
+) -> dict:
     """Frames/s of `animate_file` on the clip `prepare_clip` made."""
     from fomm.engine.animate import animate_file
     from fomm.model.checkpoint import load_model
 
     model = load_model(folder / "vox.pth")
-    options = bench_options(precision, batch, device, compile_=compile_)
+    options = replace(
+        bench_options(precision, batch, device, compile_=compile_),
+        cudnn_benchmark=cudnn_benchmark,
+    )
     report = animate_file(
         model, folder / "source.png", folder / "driving.mp4", folder / "out.mp4", options,
-        audio=False,
+        audio=False, preset=preset,
     )  # fmt: skip
     return {
         "fps": report.frames / report.seconds,
         "frames": report.frames,
         "seconds": report.seconds,
+        "startup": report.startup_seconds,
     }
 
 
@@ -221,30 +231,42 @@ def main() -> int:
         folder = Path(folder)
         if not args.no_animate:
             speeds = prepare_clip(state_dicts, args.animate_frames, folder)
-            print(
-                f"  ffmpeg alone on the {args.animate_frames}-frame clip: decode "
-                f"{speeds['decode_fps']:.0f} frames/s, decode+encode "
-                f"{speeds['decode_encode_fps']:.0f} frames/s",
-                flush=True,
-            )
-        for compile_ in [False, True] if compiled else [False]:
-            if compile_:
+            listed = ", ".join(f"{name} {fps:.0f}" for name, fps in speeds.items())
+            print(f"  ffmpeg alone on the {args.animate_frames}-frame clip (frames/s): {listed}")
+        # (compiled, x264 preset, cuDNN benchmark); the first run of a process pays cuDNN's
+        # search for every shape, later ones find it cached, as a long-running job would
+        variants = [
+            (False, "medium", True),
+            (False, "medium", True),
+            (False, "medium", False),
+            (False, "veryfast", False),
+            (False, "veryfast", True),
+        ]
+        if compiled:
+            variants += [(True, "veryfast", True)]
+        for compile_, preset, cudnn_benchmark in variants if not args.no_animate else []:
+            if compile_ and not any(key[2] for key in results):
                 results |= timings(
                     args, model, source, driving, baseline, device, compiled, eager_frames
                 )
-            if args.no_animate:
-                continue
+            name = (
+                f"{half} batch 64{' compiled' if compile_ else ''}, x264 {preset}, "
+                f"cuDNN benchmark {'on' if cudnn_benchmark else 'off'}"
+            )
             try:
-                found = end_to_end(folder, half, 64, compile_, device.type)
+                found = end_to_end(folder, half, 64, compile_, device.type, preset, cudnn_benchmark)
             except Exception as error:  # noqa: BLE001 - report and go on
-                print(f"  fomm animate compile={compile_}: FAILED {error!r:.300}")
+                print(f"  fomm animate {name}: FAILED {error!r:.300}")
                 continue
-            animate[compile_] = found
+            animate[(compile_, preset, cudnn_benchmark, len(animate))] = found
             print(
-                f"  fomm animate {found['frames']} frames {half} batch 64"
-                f"{' compiled' if compile_ else ''}: {found['fps']:.0f} frames/s "
-                f"({found['seconds']:.1f} s)",
+                f"  fomm animate {found['frames']} frames, {name}: {found['fps']:.0f} frames/s "
+                f"({found['seconds']:.2f} s, of which start-up {found['startup']:.2f} s)",
                 flush=True,
+            )
+        if compiled and not any(key[2] for key in results):
+            results |= timings(
+                args, model, source, driving, baseline, device, compiled, eager_frames
             )
 
     print("\nratios (targets: model fp16 >= 4000 frames/s; whole animate >= 1000 frames/s)")

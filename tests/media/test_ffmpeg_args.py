@@ -91,3 +91,11 @@ def test_build_remux_args():
     assert fa.build_probe_args("/a.m4a", "a:0?")[-7:] == [
         "-map", "0:a:0?", "-c", "copy", "-f", "framecrc", "pipe:1",
     ]  # fmt: skip
+
+
+def test_encoder_preset_is_passed_and_checked():
+    args = fa.build_write_args("/o/out.mp4", 64, 48, Fraction(25), 80, preset="veryfast")
+    assert args[args.index("-preset") + 1] == "veryfast"
+    assert fa.DEFAULT_PRESET in fa.ENCODER_PRESETS
+    with pytest.raises(ValueError, match="preset"):
+        fa.h264_encoder(80, "fastest")

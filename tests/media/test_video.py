@@ -271,6 +271,8 @@ def test_writer_rejects_bad_input(tmp_path):
         VideoWriter(tmp_path / "a.mp4", 0)
     with pytest.raises(ValueError):
         VideoWriter(tmp_path / "a.mp4", 25, quality=101)
+    with pytest.raises(ValueError, match="preset"):
+        VideoWriter(tmp_path / "a.mp4", 25, preset="fastest")
     writer = VideoWriter(tmp_path / "a.mp4", 25)
     writer.write(np.zeros((16, 16, 3), np.uint8))
     with pytest.raises(ValueError, match="differs"):

@@ -65,6 +65,8 @@ class AnimationOptions:
     # inference rewrites of the networks (fomm.model.fused): same frames up to float rounding
     fused: bool = True
     compile: bool = False
+    # CUDA: let cuDNN time its algorithms for each new shape (faster batches, slower start)
+    cudnn_benchmark: bool = True
     queue_batches: int = 2
     # written frame size (H, W); None: the model's frame size (the original demo's frames)
     output_size: tuple[int, int] | None = None
@@ -103,17 +105,38 @@ def normalised_shape(values: np.ndarray) -> np.ndarray:
     return centred / math.sqrt(area) if area > 0 else centred
 
 
+_UINT8_TO_UNIT: dict[torch.device, torch.Tensor] = {}
+
+
+def uint8_to_unit(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 -> float32 in [0, 1] by a 256-entry table that numpy's `value / float32(255)`
+    filled: the same values as `resize_for_model` on any device (CUDA divides by a scalar
+    as a multiply by its reciprocal, which can differ in the last bit)."""
+    table = _UINT8_TO_UNIT.get(frames.device)
+    if table is None:
+        values = np.divide(np.arange(256, dtype=np.uint8), np.float32(255), dtype=np.float32)
+        table = torch.from_numpy(values).to(frames.device)
+        _UINT8_TO_UNIT[frames.device] = table
+    return table[frames.int()]
+
+
 def frames_to_tensor(frames: np.ndarray, device: torch.device, channels_last: bool) -> torch.Tensor:
-    """(B,H,W,3) float32 in [0,1] -> (B,3,H,W) on the device.
+    """(B,H,W,3) float32 in [0,1], or uint8 frames of the model's size, -> (B,3,H,W) float32
+    on the device. uint8 frames cross to the device at a quarter of the bytes and become
+    floats there.
 
     channels_last keeps the NHWC layout under the NCHW view, as the original demo's
     `torch.tensor(frames).permute(...)` does: convolutions then pick the same channels-last
     kernels as the reference (same rounding) and run faster than on contiguous input.
     """
-    tensor = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))
+    is_uint8 = frames.dtype == np.uint8
+    tensor = torch.from_numpy(np.ascontiguousarray(frames, dtype=None if is_uint8 else np.float32))
     if device.type == "cuda":
         tensor = tensor.pin_memory()
-    tensor = tensor.to(device, non_blocking=True).permute(0, 3, 1, 2)
+    tensor = tensor.to(device, non_blocking=True)
+    if is_uint8:
+        tensor = uint8_to_unit(tensor)
+    tensor = tensor.permute(0, 3, 1, 2)
     return tensor if channels_last else tensor.contiguous()
 
 
@@ -137,7 +160,7 @@ class Animator:
         if self.device.type == "cpu":
             keep_freed_memory()
         if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
+            torch.backends.cudnn.benchmark = options.cudnn_benchmark
             # fp32 means the reference's arithmetic: no TF32 convolutions or matmuls
             exact = options.precision == "fp32"
             torch.backends.cudnn.allow_tf32 = not exact
@@ -212,12 +235,13 @@ class Animator:
         return frames_to_tensor(frames, self.device, self.options.channels_last)
 
     def animate(self, frames: np.ndarray) -> np.ndarray:
-        """(B,H,W,3) float32 frames -> (B,H,W,3) float32 predictions."""
+        """(B,H,W,3) frames (see `frames_to_tensor`) -> (B,H,W,3) float32 predictions."""
         prediction = self.animate_tensor(self._driving_tensor(frames))[: len(frames)]
         return prediction.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
     def animate_uint8(self, frames: np.ndarray) -> np.ndarray:
-        """(B,H,W,3) float32 frames -> (B,H,W,3) uint8 frames as skimage.img_as_ubyte rounds."""
+        """(B,H,W,3) frames (see `frames_to_tensor`) -> (B,H,W,3) uint8 frames as
+        skimage.img_as_ubyte rounds."""
         prediction = self.animate_tensor(self._driving_tensor(frames))[: len(frames)]
         output_size = self.options.output_size
         if output_size is not None and tuple(prediction.shape[-2:]) != tuple(output_size):
@@ -235,15 +259,21 @@ class Animator:
 
 
 def batched(frames: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
-    """Group frames into (B,H,W,3) float32 arrays of at most `size`."""
+    """Group frames into (B,H,W,3) arrays of at most `size`: uint8 frames stay uint8 (see
+    `frames_for_model`), others become float32."""
+
+    def stacked(chunk: list[np.ndarray]) -> np.ndarray:
+        batch = np.stack(chunk)
+        return batch if batch.dtype == np.uint8 else batch.astype(np.float32, copy=False)
+
     chunk: list[np.ndarray] = []
     for frame in frames:
         chunk.append(frame)
         if len(chunk) == size:
-            yield np.stack(chunk).astype(np.float32, copy=False)
+            yield stacked(chunk)
             chunk = []
     if chunk:
-        yield np.stack(chunk).astype(np.float32, copy=False)
+        yield stacked(chunk)
 
 
 def animate_arrays(
@@ -344,16 +374,26 @@ def _read_source(
     return resize_for_model(picture, size)
 
 
-def _driving_frames(path: Path, size: tuple[int, int], stop_after: int | None = None):
-    """Resized float32 driving frames, streamed."""
+def frame_for_model(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A decoded RGB uint8 frame as the networks take it: kept as uint8 when it already has
+    the model's size (`frames_to_tensor` turns it into the same floats `resize_for_model`
+    gives), else resized to float32 by `resize_for_model`."""
     from fomm.media.resize import resize_for_model
+
+    if frame.dtype == np.uint8 and frame.shape == (size[0], size[1], 3):
+        return frame
+    return resize_for_model(frame, size)
+
+
+def _driving_frames(path: Path, size: tuple[int, int], stop_after: int | None = None):
+    """Driving frames ready for `frames_to_tensor`, streamed."""
     from fomm.media.video import VideoReader
 
     with VideoReader(path) as reader:
         for index, frame in enumerate(reader):
             if stop_after is not None and index >= stop_after:
                 break
-            yield resize_for_model(frame, size)
+            yield frame_for_model(frame, size)
 
 
 def _progress(total: int | None, description: str):
@@ -413,6 +453,8 @@ class AnimationReport:
     best_frame: int | None
     audio: bool
     seconds: float
+    # from the call to the animator being ready (probe, source, model on the device)
+    startup_seconds: float = 0.0
 
 
 def animate_file(
@@ -423,6 +465,7 @@ def animate_file(
     options: AnimationOptions = AnimationOptions(),
     audio: bool = True,
     quality: int | None = None,
+    preset: str | None = None,
 ) -> AnimationReport:
     """Animate a source picture with a driving video into an mp4 at the driving's fps."""
     import time
@@ -457,6 +500,7 @@ def animate_file(
         )
     source = _read_source(source_path, size, options.source_background)
     animator = Animator(model, source, options)
+    startup_seconds = time.perf_counter() - started
     best_index = None
     if options.best_frame is not None or options.find_best_frame:
         best_index, _ = find_initial_frame(animator, driving_path, size, options)
@@ -472,7 +516,9 @@ def animate_file(
     video_path = (
         partial_path(output_path.with_name(output_path.stem + "-video.mp4")) if mux else output_path
     )
-    writer_kwargs = {} if quality is None else {"quality": quality}
+    writer_kwargs: dict = {} if quality is None else {"quality": quality}
+    if preset is not None:
+        writer_kwargs["preset"] = preset
     writer = VideoWriter(video_path, info.fps, **writer_kwargs)
     stop = threading.Event()
     stop_encoding = threading.Event()  # set when the encoder ends, normally or not
@@ -551,4 +597,5 @@ def animate_file(
         best_index,
         has_audio,
         time.perf_counter() - started,
+        startup_seconds,
     )

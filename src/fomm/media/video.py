@@ -436,7 +436,8 @@ class VideoWriter:
     The file is written under a temporary name beside `path` and renamed by `close()`;
     `abort()` removes it. Used as a context manager it aborts when the block raises.
     Frames of odd width or height get their last row/column repeated (H.264 4:2:0 needs
-    even sizes). `quality` is 0-100 (see `ffmpeg_args.quality_to_crf`).
+    even sizes). `quality` is 0-100 (see `ffmpeg_args.quality_to_crf`); `preset` is one of
+    libx264's speed presets (`ffmpeg_args.ENCODER_PRESETS`).
     """
 
     def __init__(
@@ -444,11 +445,13 @@ class VideoWriter:
         path: str | os.PathLike,
         fps: Fraction | float | str,
         quality: int = ffmpeg_args.DEFAULT_QUALITY,
+        preset: str = ffmpeg_args.DEFAULT_PRESET,
     ):
         self.path = Path(path)
         self.fps = _as_rate(fps)
-        ffmpeg_args.quality_to_crf(quality)
+        ffmpeg_args.h264_encoder(quality, preset)  # raises ValueError on a bad value
         self.quality = quality
+        self.preset = preset
         check_output_path(self.path)
         ensure_writable_dir(self.path)
         self.temp_path = partial_path(self.path)
@@ -477,7 +480,7 @@ class VideoWriter:
         self._padded_size = (height + height % 2, width + width % 2)
         padded_height, padded_width = self._padded_size
         args = ffmpeg_args.build_write_args(
-            self.temp_path, padded_width, padded_height, self.fps, self.quality
+            self.temp_path, padded_width, padded_height, self.fps, self.quality, self.preset
         )
         self._process = FfmpegProcess(args, stdin=True)
 
