@@ -47,6 +47,9 @@ def test_checkpoint_round_trip_in_the_published_layout(tmp_path: Path):
     assert PUBLISHED_KEYS <= set(checkpoint)
     assert checkpoint["epoch"] == 1
     assert not list(tmp_path.glob(".*partial*"))
+    # trained channels-last, saved with the standard strides published files have
+    convolution_weights = [v for v in checkpoint["generator"].values() if v.dim() == 4]
+    assert convolution_weights and all(v.is_contiguous() for v in convolution_weights)
 
     model = load_model(out)
     assert model.config.frame_shape == (32, 32)
