@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from fomm.cli import main
+from fomm.errors import FommError
 from fomm.model.checkpoint import load_model
 from fomm.synth import random_motion, render_frames, sample_identity
 from fomm.train.datasets import PairSampler, render_synthetic_clips
@@ -257,3 +258,16 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path, capsys):
     assert main(["evaluate", str(junk), "--synthetic", "--no-video"]) == 2
     assert str(junk) in capsys.readouterr().err
     assert not (tmp_path / "x.pth").exists()
+
+
+def test_adam_beta1_reaches_the_optimisers(tmp_path: Path):
+    settings = load_settings(write_config(tmp_path, adam_beta1=0.9))
+    assert settings.train.adam_beta1 == 0.9
+    clip = render_frames(sample_identity(3), random_motion(3, 2, fps=2), 32)
+    out = tmp_path / "model.pth"
+    train(settings, PairSampler([clip]), TrainOptions(out=out, progress=False, max_iterations=1))
+    checkpoint = torch.load(out, weights_only=True)
+    for name in ("optimizer_generator", "optimizer_kp_detector"):
+        assert tuple(checkpoint[name]["param_groups"][0]["betas"]) == (0.9, 0.999)
+    with pytest.raises(FommError, match="adam_beta1"):
+        load_settings(write_config(tmp_path, adam_beta1="high"))

@@ -102,10 +102,10 @@ def train(settings: TrainSettings, sampler: PairSampler, options: TrainOptions) 
     if vgg is not None:
         vgg.eval()
     optimizer_gen = torch.optim.Adam(
-        generator.parameters(), lr=params.lr_generator, betas=(0.5, 0.999)
+        generator.parameters(), lr=params.lr_generator, betas=(params.adam_beta1, 0.999)
     )
     optimizer_kp = torch.optim.Adam(
-        kp_detector.parameters(), lr=params.lr_kp_detector, betas=(0.5, 0.999)
+        kp_detector.parameters(), lr=params.lr_kp_detector, betas=(params.adam_beta1, 0.999)
     )
     state = TrainingState(epoch=0, elapsed_seconds=0.0)
     if options.resume is not None:

@@ -44,6 +44,8 @@ class TrainParams:
     epoch_milestones: tuple[int, ...] = (60, 90)
     lr_generator: float = 2.0e-4
     lr_kp_detector: float = 2.0e-4
+    # Adam's first-moment decay; 0.5 is the original's (chosen for its adversarial training)
+    adam_beta1: float = 0.5
     batch_size: int = 8
     scales: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125)
     transform_params: TransformParams = field(default_factory=TransformParams)
