@@ -260,7 +260,7 @@ class Animator:
 
 def batched(frames: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
     """Group frames into (B,H,W,3) arrays of at most `size`: uint8 frames stay uint8 (see
-    `frames_for_model`), others become float32."""
+    `frame_for_model`), others become float32."""
 
     def stacked(chunk: list[np.ndarray]) -> np.ndarray:
         batch = np.stack(chunk)
