@@ -117,8 +117,7 @@ class PairSampler:
 
         def to_tensor(frames: list[np.ndarray]) -> torch.Tensor:
             # (B,H,W,3) memory seen as (B,3,H,W): a channels-last tensor, the networks' layout
-            array = np.ascontiguousarray(np.stack(frames))
-            tensor = torch.from_numpy(array).permute(0, 3, 1, 2)
+            tensor = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
             return tensor.to(device=device, dtype=torch.float32) / 255.0
 
         return to_tensor(sources), to_tensor(drivings)
