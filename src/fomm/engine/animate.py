@@ -126,8 +126,8 @@ def frames_to_tensor(frames: np.ndarray, device: torch.device, channels_last: bo
     floats there.
 
     channels_last keeps the NHWC layout under the NCHW view, as the original demo's
-    `torch.tensor(frames).permute(...)` does: convolutions then pick the same channels-last
-    kernels as the reference (same rounding) and run faster than on contiguous input.
+    `torch.tensor(frames).permute(...)` does; the generator's convolutions run faster on it.
+    (The keypoint detector may want contiguous frames: `Animator.detect`.)
     """
     is_uint8 = frames.dtype == np.uint8
     tensor = torch.from_numpy(np.ascontiguousarray(frames, dtype=None if is_uint8 else np.float32))
@@ -171,8 +171,15 @@ class Animator:
             self.kp_detector = torch.compile(self.kp_detector, mode=mode)
             self.generator = torch.compile(self.generator, mode=mode)
         self.source = frames_to_tensor(source[None], self.device, options.channels_last)
+        # The keypoint detector runs on contiguous frames wherever exactness comes first. Its
+        # spatial softmax turns feature rounding into keypoint moves that shift whole frames,
+        # and its channels-last convolutions round ~3x further from float64 (it is no faster
+        # on a CPU). On CUDA at fp16/bf16 tensor cores prefer channels-last.
+        self.detector_channels_last = options.channels_last and (
+            self.device.type == "cuda" and options.precision != "fp32"
+        )
         with self.inference():
-            self.kp_source = self._kept_kp(self.kp_detector(self.source))
+            self.kp_source = self._kept_kp(self.detect(self.source))
             self.source_features = self.generator.encode_source(self.source)
         self.kp_initial: Keypoints | None = None
         self.scale = 1.0
@@ -182,6 +189,12 @@ class Animator:
         stack.enter_context(torch.inference_mode())
         stack.enter_context(autocast_context(self.device, self.options.precision))
         return stack
+
+    def detect(self, frames: torch.Tensor) -> Keypoints:
+        """The keypoint detector on (B,3,H,W) frames, in its memory format (see __init__)."""
+        if not self.detector_channels_last:
+            frames = frames.contiguous()
+        return self.kp_detector(frames)
 
     @staticmethod
     def _float_kp(kp: Keypoints) -> Keypoints:
@@ -197,7 +210,7 @@ class Animator:
         """Keypoints of (B,H,W,3) frames."""
         with self.inference():
             batch = frames_to_tensor(frames, self.device, self.options.channels_last)
-            return self._float_kp(self.kp_detector(batch))
+            return self._float_kp(self.detect(batch))
 
     def set_initial(self, kp_initial: Keypoints) -> None:
         """The initial driving keypoints (first or best frame), batch 1."""
@@ -210,7 +223,7 @@ class Animator:
     def animate_tensor(self, driving: torch.Tensor) -> torch.Tensor:
         """(B,3,H,W) driving frames on the device -> (B,3,H,W) float32 predictions."""
         with self.inference():
-            kp_driving = self._float_kp(self.kp_detector(driving))
+            kp_driving = self._float_kp(self.detect(driving))
             if self.kp_initial is None:
                 self.set_initial(kp_driving)
             kp_norm = normalize_kp(
