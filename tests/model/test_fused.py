@@ -6,9 +6,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fomm.model.blocks import UpBlock
+from fomm.model.blocks import DownBlock, ResBlock, UpBlock
 from fomm.model.checkpoint import build_networks
-from fomm.model.fused import SubpixelUpBlock, fuse_for_inference, phase_form_weight
+from fomm.model.fused import (
+    PLAIN_UPSAMPLE_MAX_PIXELS,
+    FoldedDownBlock,
+    FoldedResBlock,
+    SubpixelUpBlock,
+    fuse_for_inference,
+    phase_form_weight,
+)
 from fomm.model.kinematics import normalize_kp
 
 
@@ -24,25 +31,62 @@ def randomise_batchnorm(module: torch.nn.Module, seed: int) -> None:
             norm.bias.data.copy_(torch.randn(size, generator=generator) * 0.2)
 
 
+# input sizes on both sides of the plain-form threshold (small inputs skip the sub-pixel form)
+UP_BLOCK_SIZES = [(2, 2), (4, 4), (5, 5), (6, 7)]
+
+
+def test_up_block_sizes_cover_both_forms():
+    pixels = [height * width for height, width in UP_BLOCK_SIZES]
+    assert min(pixels) <= PLAIN_UPSAMPLE_MAX_PIXELS < max(pixels)
+
+
+@pytest.mark.parametrize("size", UP_BLOCK_SIZES)
 @torch.no_grad()
-def test_subpixel_up_block_equals_upsample_then_conv():
+def test_subpixel_up_block_equals_upsample_then_conv(size):
     torch.manual_seed(0)
     block = UpBlock(5, 3).eval()
     randomise_batchnorm(block, 1)
-    x = torch.randn(2, 5, 6, 7)
+    x = torch.randn(2, 5, *size)
     expected = block(x)
     got = SubpixelUpBlock(block)(x)
-    assert got.shape == expected.shape == (2, 3, 12, 14)
+    assert got.shape == expected.shape == (2, 3, 2 * size[0], 2 * size[1])
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", UP_BLOCK_SIZES)
+@torch.no_grad()
+def test_subpixel_up_block_writes_its_skip_after_it(size):
+    torch.manual_seed(0)
+    block = UpBlock(4, 3).eval()
+    randomise_batchnorm(block, 2)
+    x, skip = torch.randn(1, 4, *size), torch.randn(1, 2, 2 * size[0], 2 * size[1])
+    expected = torch.cat([block(x), skip], dim=1)
+    torch.testing.assert_close(SubpixelUpBlock(block)(x, extra=skip), expected, rtol=0, atol=1e-5)
+
+
+@torch.no_grad()
+def test_folded_down_block_equals_conv_norm_relu_pool():
+    torch.manual_seed(0)
+    block = DownBlock(5, 6).eval()
+    randomise_batchnorm(block, 3)
+    x = torch.randn(2, 5, 8, 10)
+    expected = block(x)
+    got = FoldedDownBlock(block)(x)
+    assert got.shape == expected.shape == (2, 6, 4, 5)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
 
 
 @torch.no_grad()
-def test_subpixel_up_block_writes_its_skip_after_it():
+def test_folded_res_block_equals_the_residual_block():
     torch.manual_seed(0)
-    block = UpBlock(4, 3).eval()
-    x, skip = torch.randn(1, 4, 5, 5), torch.randn(1, 2, 10, 10)
-    expected = torch.cat([block(x), skip], dim=1)
-    torch.testing.assert_close(SubpixelUpBlock(block)(x, extra=skip), expected, rtol=0, atol=1e-5)
+    block = ResBlock(6).eval()
+    randomise_batchnorm(block, 5)
+    x = torch.randn(2, 6, 7, 9)
+    expected = block(x)
+    kept = x.clone()
+    got = FoldedResBlock(block)(x)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+    assert torch.equal(x, kept)  # the residual input is not overwritten
 
 
 @torch.no_grad()
