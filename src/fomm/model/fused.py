@@ -28,6 +28,7 @@ from torch import nn
 from fomm.model.blocks import Decoder, DownBlock, ResBlock, UpBlock
 from fomm.model.dense_motion import DenseMotionNetwork
 from fomm.model.generator import Generator
+from fomm.model.packed import InferenceConv, reorder_convolutions
 
 # Which of the three taps of a 3x3 kernel (rows or columns) add up to each of the two
 # low-resolution taps, for output phase 0 (even pixels) and phase 1 (odd pixels), when the
@@ -139,24 +140,19 @@ class SubpixelUpBlock(nn.Module):
         super().__init__()
         weight, bias = fold_norm(block.conv, block.norm)
         self.out_channels = block.conv.out_channels
-        self.weight = nn.Parameter(subpixel_weight(weight), requires_grad=False)
-        self.bias = nn.Parameter(bias.float().repeat(4), requires_grad=False)
-        self.plain_weight = nn.Parameter(weight.float(), requires_grad=False)
-        self.plain_bias = nn.Parameter(bias.float(), requires_grad=False)
+        self.subpixel = InferenceConv(subpixel_weight(weight), bias.float().repeat(4), padding=1)
+        self.plain = InferenceConv(weight.float(), bias.float(), padding=1)
 
     def phases(self, x: torch.Tensor, relu: bool = True) -> torch.Tensor:
         """(B,I,H,W) -> (B,4*O,H+1,W+1): phase (a,b) block p holds out[2i+a, 2j+b] at [i+a, j+b]
         (before the ReLU when `relu` is False)."""
-        out = F.conv2d(x, self.weight.to(x.dtype), self.bias.to(x.dtype), padding=1)
-        return F.relu(out, inplace=True) if relu else out
+        return self.subpixel(x, relu=relu)
 
     def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         """The upsampled block output, with `extra` (B,E,2H,2W) concatenated after it if given."""
         batch, _, height, width = x.shape
         if height * width <= PLAIN_UPSAMPLE_MAX_PIXELS:
-            upsampled = F.interpolate(x, scale_factor=2.0, mode="nearest")
-            weight, bias = self.plain_weight.to(x.dtype), self.plain_bias.to(x.dtype)
-            out = F.relu(F.conv2d(upsampled, weight, bias, padding=1), inplace=True)
+            out = self.plain(F.interpolate(x, scale_factor=2.0, mode="nearest"), relu=True)
             return out if extra is None else torch.cat([out, extra.to(out.dtype)], dim=1)
         phases = self.phases(x)
         total = self.out_channels + (extra.shape[1] if extra is not None else 0)
@@ -173,30 +169,26 @@ class FoldedDownBlock(nn.Module):
     def __init__(self, block: DownBlock):
         super().__init__()
         weight, bias = fold_norm(block.conv, block.norm)
-        self.weight = nn.Parameter(weight.float(), requires_grad=False)
-        self.bias = nn.Parameter(bias.float(), requires_grad=False)
+        self.conv = InferenceConv(weight.float(), bias.float(), padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.conv2d(x, self.weight.to(x.dtype), self.bias.to(x.dtype), padding=1)
-        return F.avg_pool2d(F.relu(out, inplace=True), 2)
+        return F.avg_pool2d(self.conv(x, relu=True), 2)
 
 
 class FoldedResBlock(nn.Module):
-    """The pre-activation residual block with its second norm folded into the first conv."""
+    """The pre-activation residual block with its second norm folded into the first conv and
+    the residual addition done by the second."""
 
     def __init__(self, block: ResBlock):
         super().__init__()
         self.norm1 = block.norm1
         weight, bias = fold_norm(block.conv1, block.norm2)
-        self.weight1 = nn.Parameter(weight.float(), requires_grad=False)
-        self.bias1 = nn.Parameter(bias.float(), requires_grad=False)
-        self.conv2 = block.conv2
+        self.conv1 = InferenceConv(weight.float(), bias.float(), padding=1)
+        self.conv2 = InferenceConv.from_conv(block.conv2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.norm1(x), inplace=True)
-        out = F.conv2d(out, self.weight1.to(x.dtype), self.bias1.to(x.dtype), padding=1)
-        out = self.conv2(F.relu(out, inplace=True))
-        return out.add_(x) if out.dtype == x.dtype else out + x
+        out = self.conv1(F.relu(self.norm1(x), inplace=True), relu=True)
+        return self.conv2(out, add=x)
 
 
 class FusedDecoder(nn.Module):
@@ -221,17 +213,12 @@ class MergedHeads(nn.Module):
     def __init__(self, convs: list[nn.Conv2d]):
         super().__init__()
         self.sizes = [conv.out_channels for conv in convs]
-        self.padding = convs[0].padding
-        self.weight = nn.Parameter(
-            torch.cat([conv.weight.detach() for conv in convs]), requires_grad=False
-        )
-        self.bias = nn.Parameter(
-            torch.cat([conv.bias.detach() for conv in convs]), requires_grad=False
-        )
+        weight = torch.cat([conv.weight.detach() for conv in convs])
+        bias = torch.cat([conv.bias.detach() for conv in convs])
+        self.conv = InferenceConv(weight, bias, padding=convs[0].padding)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        out = F.conv2d(x, self.weight, self.bias, padding=self.padding)
-        return list(torch.split(out, self.sizes, dim=1))
+        return list(torch.split(self.conv(x), self.sizes, dim=1))
 
 
 def _fuse_blocks(module: nn.Module) -> None:
@@ -277,7 +264,7 @@ class FusedGenerator(Generator):
         for index in range(4):
             interior = stacked[:, index * channels : (index + 1) * channels, 2:-2, 2:-2]
             torch.clamp_min(phase(phases, index, channels, height, width), 0, out=interior)
-        result = torch.sigmoid(F.conv2d(stacked, self.final_weight, self.final_bias))
+        result = torch.sigmoid(self.final_phases(stacked))
         out_channels = self.config.num_channels
         image = _channels_last_empty(batch, out_channels, 2 * height, 2 * width, result)
         interleave_phases(result, image, out_channels)
@@ -298,9 +285,9 @@ def fuse_for_inference(generator: Generator) -> Generator:
         dense.merged_heads = MergedHeads([dense.mask, dense.occlusion])
     _fuse_blocks(fused)
     if fused.up_blocks:
-        fused.final_weight = nn.Parameter(
-            phase_form_weight(fused.final.weight.detach()), requires_grad=False
+        fused.final_phases = InferenceConv(
+            phase_form_weight(fused.final.weight.detach()), fused.final.bias.detach().repeat(4)
         )
-        fused.final_bias = nn.Parameter(fused.final.bias.detach().repeat(4), requires_grad=False)
+    reorder_convolutions(fused)
     fused.requires_grad_(False)
     return fused.to(memory_format=torch.channels_last)
