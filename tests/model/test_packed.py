@@ -73,8 +73,29 @@ def test_other_inputs_run_conv2d():
     assert as_double.dtype == torch.float64
     torch.testing.assert_close(as_double.float(), expected, rtol=1e-5, atol=1e-5)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert fast(contiguous.contiguous(memory_format=torch.channels_last)).dtype == torch.bfloat16
-    assert fast._packed is None  # none of these reordered anything
+        assert fast(contiguous).dtype == torch.bfloat16
+    assert fast._packed == {}  # none of these reordered anything
+
+
+@needs_onednn
+@pytest.mark.parametrize("shape", SHAPES)
+@torch.inference_mode()
+def test_under_bf16_autocast_it_gives_autocasts_values(shape):
+    in_channels, out_channels, kernel, padding, height, width = shape
+    conv = torch.nn.Conv2d(in_channels, out_channels, kernel, padding=padding)
+    fast = InferenceConv.from_conv(conv)
+    x = channels_last(3, in_channels, height, width, seed=3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = F.conv2d(x, conv.weight, conv.bias, padding=padding)
+        other = channels_last(*expected.shape, seed=4)
+        got, with_relu, with_add = fast(x), fast(x, relu=True), fast(x, add=other)
+        with_bf16_add = fast(x, add=other.bfloat16())
+    assert list(fast._packed) == [torch.bfloat16]
+    assert got.dtype == torch.bfloat16 and torch.equal(got, expected)
+    assert torch.equal(with_relu, F.relu(expected))
+    # autocast leaves the addition alone: bf16 + float32 is a float32 sum
+    assert with_add.dtype == torch.float32 and torch.equal(with_add, expected + other)
+    assert torch.equal(with_bf16_add, expected + other.bfloat16())
 
 
 def test_with_gradients_it_is_a_plain_convolution():

@@ -156,7 +156,8 @@ class Animator:
         self.kp_detector = model.kp_detector
         self.generator = model.generator
         if options.fused:
-            self.generator = fuse_for_inference(model.generator)
+            defer = self.device.type == "cpu" and not options.compile
+            self.generator = fuse_for_inference(model.generator, defer_subpixel=defer)
         if self.device.type == "cpu":
             keep_freed_memory()
         if self.device.type == "cuda":

@@ -136,16 +136,23 @@ class SubpixelUpBlock(nn.Module):
     """The up block (upsample x2, conv 3x3, BatchNorm, ReLU) computed at the input resolution,
     with the BatchNorm folded into the convolution."""
 
-    def __init__(self, block: UpBlock):
+    def __init__(self, block: UpBlock, defer_subpixel: bool = False):
         super().__init__()
         weight, bias = fold_norm(block.conv, block.norm)
         self.out_channels = block.conv.out_channels
-        self.subpixel = InferenceConv(subpixel_weight(weight), bias.float().repeat(4), padding=1)
         self.plain = InferenceConv(weight.float(), bias.float(), padding=1)
+        # deferred: made on first use, so blocks that only see small inputs never pay for it
+        self.subpixel = None if defer_subpixel else self._subpixel_conv()
+
+    def _subpixel_conv(self) -> InferenceConv:
+        weight, bias = self.plain.weight, self.plain.bias
+        return InferenceConv(subpixel_weight(weight), bias.repeat(4), padding=1)
 
     def phases(self, x: torch.Tensor, relu: bool = True) -> torch.Tensor:
         """(B,I,H,W) -> (B,4*O,H+1,W+1): phase (a,b) block p holds out[2i+a, 2j+b] at [i+a, j+b]
         (before the ReLU when `relu` is False)."""
+        if self.subpixel is None:
+            self.subpixel = self._subpixel_conv()
         return self.subpixel(x, relu=relu)
 
     def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
@@ -194,9 +201,11 @@ class FoldedResBlock(nn.Module):
 class FusedDecoder(nn.Module):
     """The hourglass decoder with sub-pixel up blocks writing next to their skip connection."""
 
-    def __init__(self, decoder: Decoder):
+    def __init__(self, decoder: Decoder, defer_subpixel: bool = False):
         super().__init__()
-        self.up_blocks = nn.ModuleList(SubpixelUpBlock(block) for block in decoder.up_blocks)
+        self.up_blocks = nn.ModuleList(
+            SubpixelUpBlock(block, defer_subpixel) for block in decoder.up_blocks
+        )
         self.out_channels = decoder.out_channels
 
     def forward(self, levels: list[torch.Tensor]) -> torch.Tensor:
@@ -221,20 +230,20 @@ class MergedHeads(nn.Module):
         return list(torch.split(self.conv(x), self.sizes, dim=1))
 
 
-def _fuse_blocks(module: nn.Module) -> None:
+def _fuse_blocks(module: nn.Module, defer_subpixel: bool) -> None:
     """Replace, in place and recursively, every up block by its sub-pixel form and every down
     and residual block by its folded form."""
     for name, child in list(module.named_children()):
         if isinstance(child, UpBlock):
-            setattr(module, name, SubpixelUpBlock(child))
+            setattr(module, name, SubpixelUpBlock(child, defer_subpixel))
         elif isinstance(child, DownBlock):
             setattr(module, name, FoldedDownBlock(child))
         elif isinstance(child, ResBlock):
             setattr(module, name, FoldedResBlock(child))
         elif isinstance(child, Decoder):
-            setattr(module, name, FusedDecoder(child))
+            setattr(module, name, FusedDecoder(child, defer_subpixel))
         else:
-            _fuse_blocks(child)
+            _fuse_blocks(child, defer_subpixel)
 
 
 class FusedDenseMotionNetwork(DenseMotionNetwork):
@@ -271,8 +280,13 @@ class FusedGenerator(Generator):
         return image
 
 
-def fuse_for_inference(generator: Generator) -> Generator:
+def fuse_for_inference(generator: Generator, defer_subpixel: bool = False) -> Generator:
     """An inference copy of the generator (same device and dtype, no gradients).
+
+    defer_subpixel makes each up block's sub-pixel weights on its first sub-pixel call, for
+    eager CPU runs, where they are the bulk of the start-up (0.2 s at vox-256) and the bottom
+    of the dense motion hourglass never uses them. Not under torch.compile, which should see
+    the module complete.
 
     The keypoint detector is left as it is: it costs little, and keypoints feed every warp,
     so its rounding would move whole frames.
@@ -283,7 +297,7 @@ def fuse_for_inference(generator: Generator) -> Generator:
     dense.__class__ = FusedDenseMotionNetwork
     if dense.occlusion is not None:
         dense.merged_heads = MergedHeads([dense.mask, dense.occlusion])
-    _fuse_blocks(fused)
+    _fuse_blocks(fused, defer_subpixel)
     if fused.up_blocks:
         fused.final_phases = InferenceConv(
             phase_form_weight(fused.final.weight.detach()), fused.final.bias.detach().repeat(4)

@@ -9,9 +9,10 @@ residual addition inside the same oneDNN call. For batches of two or more the va
 bit-identical to `F.conv2d` followed by the same ReLU or addition (tested); for a single
 frame PyTorch's own call picks another kernel, and the two differ by float32 rounding.
 
-The reordered path runs only for channels-last CPU float32 tensors outside autocast and
-outside `torch.compile`; everything else (CUDA, bf16, fp16, gradients, contiguous inputs,
-on which oneDNN's answer is channels-last and rounds differently) runs `F.conv2d`.
+The reordered path runs for channels-last CPU tensors in float32 outside autocast, and in
+bfloat16 under CPU bf16 autocast (with the bf16 weights and bias autocast would make, so the
+same values), outside `torch.compile`. Everything else (CUDA, fp16, gradients, contiguous
+inputs, on which oneDNN's answer is channels-last and rounds differently) runs `F.conv2d`.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class InferenceConv(nn.Module):
         self.dilation = list(nn.modules.utils._pair(dilation))
         self.groups = groups
         self.reorder = ONEDNN_AVAILABLE
-        self._packed: torch.Tensor | None = None
+        self._packed: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor | None]] = {}
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d) -> InferenceConv:
@@ -67,55 +68,67 @@ class InferenceConv(nn.Module):
     def out_channels(self) -> int:
         return self.weight.shape[0]
 
-    def _uses_reordered_weights(self, x: torch.Tensor) -> bool:
-        return (
+    def _reordered_dtype(self, x: torch.Tensor) -> torch.dtype | None:
+        """The dtype this call computes in with reordered weights: float32 outside autocast,
+        bfloat16 under CPU bf16 autocast (which would cast input, weight and bias to it);
+        None where F.conv2d runs."""
+        if not (
             self.reorder
             and x.device.type == "cpu"
-            and x.dtype == torch.float32
             and x.is_contiguous(memory_format=torch.channels_last)
             and self.weight.dtype == torch.float32
-            and not torch.is_autocast_enabled("cpu")
             and not torch.is_grad_enabled()
             and not torch.compiler.is_compiling()
-        )
+        ):
+            return None
+        if not torch.is_autocast_enabled("cpu"):
+            return torch.float32 if x.dtype == torch.float32 else None
+        if torch.get_autocast_dtype("cpu") == torch.bfloat16 and x.is_floating_point():
+            return torch.bfloat16
+        return None
 
-    def _reordered_weight(self, x: torch.Tensor) -> torch.Tensor:
+    def _reordered(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Weight in oneDNN's layout for x's dtype (reordered on first use) and the bias."""
         # the input shape is only a hint for the blocked layout; other shapes work with it
-        if self._packed is None:
-            self._packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
-                self.weight.to_mkldnn(),
-                self.padding,
-                self.stride,
-                self.dilation,
-                self.groups,
-                list(x.shape),
+        if x.dtype not in self._packed:
+            weight = self.weight.detach().to(x.dtype).to_mkldnn()
+            bias = None if self.bias is None else self.bias.detach().to(x.dtype)
+            shape = list(x.shape)
+            weight = torch._C._nn.mkldnn_reorder_conv2d_weight(
+                weight, self.padding, self.stride, self.dilation, self.groups, shape
             )
-        return self._packed
+            self._packed[x.dtype] = (weight, bias)
+        return self._packed[x.dtype]
 
     def _apply(self, fn, recurse=True):
-        self._packed = None  # moved or converted: reorder again on next use
+        self._packed = {}  # moved or converted: reorder again on next use
         return super()._apply(fn, recurse)
 
     def forward(
         self, x: torch.Tensor, relu: bool = False, add: torch.Tensor | None = None
     ) -> torch.Tensor:
         """conv(x), then + add (a tensor of the output's shape), then ReLU, as asked."""
-        fusable = add is None or (not relu and add.dtype == torch.float32)
-        if fusable and self._uses_reordered_weights(x):
-            weight = self._reordered_weight(x)
-            args = (self.bias, self.padding, self.stride, self.dilation, self.groups)
+        dtype = self._reordered_dtype(x)
+        if dtype is not None:
+            x = x.to(dtype)
+            weight, bias = self._reordered(x)
+            args = (bias, self.padding, self.stride, self.dilation, self.groups)
+            # (in bf16 oneDNN would add before rounding the convolution: not autocast's values)
+            if add is not None and not relu and add.dtype == dtype == torch.float32:
+                return torch.ops.mkldnn._convolution_pointwise.binary(
+                    x, add, weight, *args, "add", None, None, [], None
+                )
             if add is None:
                 return torch.ops.mkldnn._convolution_pointwise(
                     x, weight, *args, "relu" if relu else "none", [], ""
                 )
-            return torch.ops.mkldnn._convolution_pointwise.binary(
-                x, add, weight, *args, "add", None, None, [], None
-            )
-        weight, bias = self.weight, self.bias
-        if weight.dtype != x.dtype and not torch.is_autocast_enabled(x.device.type):
-            weight = weight.to(x.dtype)
-            bias = None if bias is None else bias.to(x.dtype)
-        out = F.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+            out = torch.ops.mkldnn._convolution_pointwise(x, weight, *args, "none", [], "")
+        else:
+            weight, bias = self.weight, self.bias
+            if weight.dtype != x.dtype and not torch.is_autocast_enabled(x.device.type):
+                weight = weight.to(x.dtype)
+                bias = None if bias is None else bias.to(x.dtype)
+            out = F.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
         if add is not None:
             out = out + add
         return F.relu(out, inplace=True) if relu else out
