@@ -145,6 +145,7 @@ def interleaved_timing(
     finds its caches filled by another's weights."""
     chunk = len(driving) if sequential else max(config[1] for config in configs)
     seconds: dict = {"naive": 0.0, **{config: 0.0 for config in configs}}
+    startup: dict = {}
     outputs: dict = {config: [] for config in configs}
     naive = None
     animators = {}
@@ -159,7 +160,8 @@ def interleaved_timing(
         make_animator(engine_model, source, config, device).animate(driving[:batch])
         started = time.perf_counter()
         animators[config] = make_animator(engine_model, source, config, device)
-        seconds[config] += time.perf_counter() - started
+        startup[config] = time.perf_counter() - started
+        seconds[config] += startup[config]
     for start in range(0, len(driving), chunk):
         frames = driving[start : start + chunk]
         if naive is not None:
@@ -177,7 +179,7 @@ def interleaved_timing(
     results = {config: np.concatenate(parts) for config, parts in outputs.items()}
     if naive is not None:
         results["naive"] = np.stack(naive.predictions)
-    return seconds, results
+    return seconds, startup, results
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -274,7 +276,7 @@ def main() -> int:
         configs += [("fp32", b, False) for b in args.batch_sizes]
     naive_model = None if args.skip_naive else load(state_dicts)
     engine_model = load(state_dicts, args.device)
-    seconds, results = interleaved_timing(
+    seconds, startup, results = interleaved_timing(
         naive_model, engine_model, source, driving, configs, args.device, args.sequential
     )
     truth = None
@@ -294,16 +296,21 @@ def main() -> int:
     metrics = {}
     for config in configs:
         frames = results[config]
-        found = {"fps": args.frames / seconds[config]}
+        found = {"fps": args.frames / seconds[config], "startup": startup[config]}
+        steady_seconds = seconds[config] - startup[config]
         if naive is not None:
             found["ratio"] = seconds["naive"] / seconds[config]
+            found["steady_ratio"] = seconds["naive"] / steady_seconds
             found["diff"] = float(np.abs(frames - naive).max())
         if truth is not None:
             found["float64_error"] = float(np.abs(frames - truth).max())
         if config[0] != "fp32" and reference is not None:
             found["psnr"] = psnr(frames, reference)
         metrics[config] = found
-        line = f"engine {config_name(config)}: {found['fps']:7.2f} frames/s"
+        line = (
+            f"engine {config_name(config)}: {found['fps']:7.2f} frames/s"
+            f" ({args.frames / steady_seconds:.2f} after its {found['startup']:.2f} s start-up)"
+        )
         if "ratio" in found:
             line += f", {found['ratio']:5.2f}x naive, max|diff| vs naive {found['diff']:.2e}"
         if "float64_error" in found:
@@ -319,14 +326,18 @@ def main() -> int:
 
     print(
         "\nratios (targets: fp32 >= 1.7x with max|diff| <= 1e-5; bf16 >= 3.5x with PSNR >= 40 dB"
-        " vs fp32; RSS(128)/RSS(32) < 1.1)"
+        " vs fp32; RSS(128)/RSS(32) < 1.1); the verdict counts the engine's start-up (source"
+        " encoding, network rewrite), the bracketed ratio leaves it out"
     )
     if naive is not None:
         for config, found in metrics.items():
             ratio = found["ratio"]
             if config[0] == "fp32":
                 verdict = "ok" if ratio >= 1.7 and found["diff"] <= 1e-5 else "MISSED"
-                line = f"  {config_name(config)}: {ratio:.2f}x naive, max|diff| {found['diff']:.2e}"
+                line = (
+                    f"  {config_name(config)}: {ratio:.2f}x naive ({found['steady_ratio']:.2f}x),"
+                    f" max|diff| {found['diff']:.2e}"
+                )
                 if truth is not None:
                     line += (
                         f" (float64 error: engine {found['float64_error']:.2e},"
@@ -337,7 +348,7 @@ def main() -> int:
                 target = 3.5 if config[0] == "bf16" else 1.0
                 verdict = "ok" if ratio >= target and found["psnr"] >= 40 else "MISSED"
                 print(
-                    f"  {config_name(config)}: {ratio:.2f}x naive, "
+                    f"  {config_name(config)}: {ratio:.2f}x naive ({found['steady_ratio']:.2f}x), "
                     f"PSNR vs fp32 {found['psnr']:.1f} dB  [{verdict}]"
                 )
     if len(rss) >= 2:

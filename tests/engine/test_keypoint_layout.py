@@ -17,7 +17,9 @@ def test_cpu_fp32_keypoints_are_those_of_contiguous_frames(tiny_model):
     as_nchw = torch.from_numpy(frames).permute(0, 3, 1, 2)
     with torch.inference_mode():
         contiguous = tiny_model.kp_detector(as_nchw.contiguous())
-        channels_last = tiny_model.kp_detector(as_nchw.contiguous(memory_format=torch.channels_last))
+        channels_last = tiny_model.kp_detector(
+            as_nchw.contiguous(memory_format=torch.channels_last)
+        )
     # the two layouts do round differently on this model, so the check below can tell them apart
     assert not torch.equal(contiguous["value"], channels_last["value"])
 

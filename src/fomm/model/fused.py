@@ -268,7 +268,12 @@ class FusedGenerator(Generator):
         # ReLU is applied on the way in, and only the border is zeroed.
         channels = last.out_channels
         stacked = _channels_last_empty(batch, 4 * channels, height + 4, width + 4, phases)
-        for border in (stacked[:, :, :2], stacked[:, :, -2:], stacked[:, :, :, :2], stacked[:, :, :, -2:]):
+        for border in (
+            stacked[:, :, :2],
+            stacked[:, :, -2:],
+            stacked[:, :, :, :2],
+            stacked[:, :, :, -2:],
+        ):
             border.zero_()
         for index in range(4):
             interior = stacked[:, index * channels : (index + 1) * channels, 2:-2, 2:-2]

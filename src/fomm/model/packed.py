@@ -60,9 +60,7 @@ class InferenceConv(nn.Module):
     def from_conv(cls, conv: nn.Conv2d) -> InferenceConv:
         if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
             raise ValueError("InferenceConv takes numeric zero padding only")
-        return cls(
-            conv.weight, conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups
-        )
+        return cls(conv.weight, conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups)
 
     @property
     def out_channels(self) -> int:
