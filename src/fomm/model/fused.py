@@ -112,9 +112,9 @@ def _channels_last_empty(batch: int, channels: int, height: int, width: int, lik
     )
 
 
-def fold_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """conv then eval-mode BatchNorm as one convolution: (weight, bias), computed in float64
-    (the weight returned in the conv's dtype).
+def folded_conv(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> InferenceConv:
+    """conv then eval-mode BatchNorm as one convolution, computed in float64 and rounded to
+    the conv's dtype.
 
     norm(conv(x)) = scale * (w * x + b - mean) + shift with scale = gamma / sqrt(var + eps),
     so w' = scale * w and b' = scale * (b - mean) + shift. Folded in float64, the two float32
@@ -125,7 +125,7 @@ def fold_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torc
     weight = (conv.weight.detach().double() * scale.view(-1, 1, 1, 1)).to(conv.weight.dtype)
     bias = conv.bias.detach().double() if conv.bias is not None else torch.zeros_like(scale)
     bias = scale * (bias - norm.running_mean.double()) + norm.bias.detach().double()
-    return weight, bias
+    return InferenceConv(weight, bias.to(weight.dtype), padding=conv.padding)
 
 
 # Inputs of at most this many pixels take the up block as written: there the convolution is
@@ -138,24 +138,23 @@ class SubpixelUpBlock(nn.Module):
     """The up block (upsample x2, conv 3x3, BatchNorm, ReLU) computed at the input resolution,
     with the BatchNorm folded into the convolution."""
 
-    def __init__(self, block: UpBlock, defer_subpixel: bool = False):
+    def __init__(self, block: UpBlock):
         super().__init__()
-        weight, bias = fold_norm(block.conv, block.norm)
         self.out_channels = block.conv.out_channels
-        self.plain = InferenceConv(weight.float(), bias.float(), padding=1)
-        # deferred: made on first use, so blocks that only see small inputs never pay for it
-        self.subpixel = None if defer_subpixel else self._subpixel_conv()
+        self.plain = folded_conv(block.conv, block.norm)
+        # made on first use (`make_subpixel`), so blocks that only see small inputs never pay
+        self.subpixel: InferenceConv | None = None
 
-    def _subpixel_conv(self) -> InferenceConv:
-        weight, bias = self.plain.weight, self.plain.bias
-        return InferenceConv(subpixel_weight(weight), bias.repeat(4), padding=1)
+    def make_subpixel(self) -> InferenceConv:
+        if self.subpixel is None:
+            weight, bias = self.plain.weight, self.plain.bias
+            self.subpixel = InferenceConv(subpixel_weight(weight), bias.repeat(4), padding=1)
+        return self.subpixel
 
     def phases(self, x: torch.Tensor, relu: bool = True) -> torch.Tensor:
         """(B,I,H,W) -> (B,4*O,H+1,W+1): phase (a,b) block p holds out[2i+a, 2j+b] at [i+a, j+b]
         (before the ReLU when `relu` is False)."""
-        if self.subpixel is None:
-            self.subpixel = self._subpixel_conv()
-        return self.subpixel(x, relu=relu)
+        return self.make_subpixel()(x, relu=relu)
 
     def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         """The upsampled block output, with `extra` (B,E,2H,2W) concatenated after it if given."""
@@ -177,8 +176,7 @@ class FoldedDownBlock(nn.Module):
 
     def __init__(self, block: DownBlock):
         super().__init__()
-        weight, bias = fold_norm(block.conv, block.norm)
-        self.conv = InferenceConv(weight.float(), bias.float(), padding=1)
+        self.conv = folded_conv(block.conv, block.norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(self.conv(x, relu=True), 2)
@@ -191,8 +189,7 @@ class FoldedResBlock(nn.Module):
     def __init__(self, block: ResBlock):
         super().__init__()
         self.norm1 = block.norm1
-        weight, bias = fold_norm(block.conv1, block.norm2)
-        self.conv1 = InferenceConv(weight.float(), bias.float(), padding=1)
+        self.conv1 = folded_conv(block.conv1, block.norm2)
         self.conv2 = InferenceConv.from_conv(block.conv2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -203,11 +200,9 @@ class FoldedResBlock(nn.Module):
 class FusedDecoder(nn.Module):
     """The hourglass decoder with sub-pixel up blocks writing next to their skip connection."""
 
-    def __init__(self, decoder: Decoder, defer_subpixel: bool = False):
+    def __init__(self, decoder: Decoder):
         super().__init__()
-        self.up_blocks = nn.ModuleList(
-            SubpixelUpBlock(block, defer_subpixel) for block in decoder.up_blocks
-        )
+        self.up_blocks = nn.ModuleList(SubpixelUpBlock(block) for block in decoder.up_blocks)
         self.out_channels = decoder.out_channels
 
     def forward(self, levels: list[torch.Tensor]) -> torch.Tensor:
@@ -232,20 +227,20 @@ class MergedHeads(nn.Module):
         return list(torch.split(self.conv(x), self.sizes, dim=1))
 
 
-def _fuse_blocks(module: nn.Module, defer_subpixel: bool) -> None:
+def _fuse_blocks(module: nn.Module) -> None:
     """Replace, in place and recursively, every up block by its sub-pixel form and every down
     and residual block by its folded form."""
     for name, child in list(module.named_children()):
         if isinstance(child, UpBlock):
-            setattr(module, name, SubpixelUpBlock(child, defer_subpixel))
+            setattr(module, name, SubpixelUpBlock(child))
         elif isinstance(child, DownBlock):
             setattr(module, name, FoldedDownBlock(child))
         elif isinstance(child, ResBlock):
             setattr(module, name, FoldedResBlock(child))
         elif isinstance(child, Decoder):
-            setattr(module, name, FusedDecoder(child, defer_subpixel))
+            setattr(module, name, FusedDecoder(child))
         else:
-            _fuse_blocks(child, defer_subpixel)
+            _fuse_blocks(child)
 
 
 class FusedDenseMotionNetwork(DenseMotionNetwork):
@@ -258,8 +253,8 @@ class FusedDenseMotionNetwork(DenseMotionNetwork):
 
 class FusedGenerator(Generator):
     def decode(self, features: torch.Tensor) -> torch.Tensor:
-        # The warped features come out of grid_sample contiguous, and the residual blocks
-        # stay so: oneDNN's contiguous kernels round closer to float64 than its channels-last
+        # The warped features come out of grid_sample contiguous, and on a CPU the residual
+        # blocks stay so: oneDNN's contiguous kernels round closer to float64 than its channels-last
         # ones (vox-256 frames: 5.9e-6 from the naive loop against 8.4e-6), at ~1.5% of speed.
         # Under autocast that edge is lost in bf16/fp16 rounding: there the faster layout.
         if torch.is_autocast_enabled(features.device.type):
@@ -310,7 +305,11 @@ def fuse_for_inference(generator: Generator, defer_subpixel: bool = False) -> Ge
     dense.__class__ = FusedDenseMotionNetwork
     if dense.occlusion is not None:
         dense.merged_heads = MergedHeads([dense.mask, dense.occlusion])
-    _fuse_blocks(fused, defer_subpixel)
+    _fuse_blocks(fused)
+    if not defer_subpixel:
+        for block in fused.modules():
+            if isinstance(block, SubpixelUpBlock):
+                block.make_subpixel()
     if fused.up_blocks:
         fused.final_phases = InferenceConv(
             phase_form_weight(fused.final.weight.detach()), fused.final.bias.detach().repeat(4)

@@ -53,7 +53,6 @@ class InferenceConv(nn.Module):
         self.stride = list(nn.modules.utils._pair(stride))
         self.dilation = list(nn.modules.utils._pair(dilation))
         self.groups = groups
-        self.reorder = ONEDNN_AVAILABLE
         self._packed: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor | None]] = {}
 
     @classmethod
@@ -62,16 +61,12 @@ class InferenceConv(nn.Module):
             raise ValueError("InferenceConv takes numeric zero padding only")
         return cls(conv.weight, conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups)
 
-    @property
-    def out_channels(self) -> int:
-        return self.weight.shape[0]
-
     def _reordered_dtype(self, x: torch.Tensor) -> torch.dtype | None:
         """The dtype this call computes in with reordered weights: float32 outside autocast,
         bfloat16 under CPU bf16 autocast (which would cast input, weight and bias to it);
         None where F.conv2d runs."""
         if not (
-            self.reorder
+            ONEDNN_AVAILABLE
             and x.device.type == "cpu"
             and x.is_contiguous(memory_format=torch.channels_last)
             and self.weight.dtype == torch.float32
