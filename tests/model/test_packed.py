@@ -103,6 +103,7 @@ def test_with_gradients_it_is_a_plain_convolution():
     fast = InferenceConv.from_conv(conv)
     x = torch.randn(2, 3, 6, 6).contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(fast(x), conv(x), rtol=0, atol=0)
+    assert fast._packed == {}  # with gradients on, nothing was reordered
 
 
 def test_reorder_convolutions_replaces_every_conv2d():
