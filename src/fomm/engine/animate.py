@@ -38,7 +38,13 @@ from fomm.engine.cpu_memory import keep_freed_memory
 from fomm.errors import FommError, InputError
 from fomm.model.checkpoint import LoadedModel
 from fomm.model.fused import fuse_for_inference
-from fomm.model.kinematics import Keypoints, adapt_movement_scale, convex_hull_area, normalize_kp
+from fomm.model.kinematics import (
+    Keypoints,
+    adapt_movement_scale,
+    convex_hull_area,
+    initial_jacobian_inverse_of,
+    normalize_kp,
+)
 
 log = logging.getLogger("fomm")
 
@@ -166,11 +172,12 @@ class Animator:
             exact = options.precision == "fp32"
             torch.backends.cudnn.allow_tf32 = not exact
             torch.backends.cuda.matmul.allow_tf32 = not exact
+        # driving batch -> predictions, once the initial frame is known; --compile makes it one
+        # graph (on CUDA "reduce-overhead": one CUDA graph per batch shape, replayed)
+        self.predict = self._predict
         if options.compile:
-            # on CUDA "reduce-overhead" replays CUDA graphs (one per batch shape)
             mode = "reduce-overhead" if self.device.type == "cuda" else None
-            self.kp_detector = torch.compile(self.kp_detector, mode=mode)
-            self.generator = torch.compile(self.generator, mode=mode)
+            self.predict = torch.compile(self._predict, mode=mode)
         self.source = frames_to_tensor(source[None], self.device, options.channels_last)
         # The keypoint detector runs on contiguous frames wherever exactness comes first. Its
         # spatial softmax turns feature rounding into keypoint moves that shift whole frames,
@@ -183,6 +190,7 @@ class Animator:
             self.kp_source = self._kept_kp(self.detect(self.source))
             self.source_features = self.generator.encode_source(self.source)
         self.kp_initial: Keypoints | None = None
+        self.initial_inverse: torch.Tensor | None = None
         self.scale = 1.0
 
     def inference(self) -> contextlib.ExitStack:
@@ -203,8 +211,7 @@ class Animator:
 
     @staticmethod
     def _kept_kp(kp: Keypoints) -> Keypoints:
-        """Keypoints kept across batches, copied: under --compile on CUDA a network's outputs
-        live in CUDA-graph memory that its next run overwrites."""
+        """Keypoints kept across batches, as float32 copies of their own."""
         return {name: value.float().clone() for name, value in kp.items()}
 
     def keypoints(self, frames: np.ndarray) -> Keypoints:
@@ -216,6 +223,7 @@ class Animator:
     def set_initial(self, kp_initial: Keypoints) -> None:
         """The initial driving keypoints (first or best frame), batch 1."""
         self.kp_initial = self._kept_kp({name: value[:1] for name, value in kp_initial.items()})
+        self.initial_inverse = initial_jacobian_inverse_of(self.kp_initial)
         if self.options.mode == "relative" and self.options.adapt_scale:
             self.scale = adapt_movement_scale(self.kp_source, self.kp_initial)
         else:
@@ -224,20 +232,29 @@ class Animator:
     def animate_tensor(self, driving: torch.Tensor) -> torch.Tensor:
         """(B,3,H,W) driving frames on the device -> (B,3,H,W) float32 predictions."""
         with self.inference():
-            kp_driving = self._float_kp(self.detect(driving))
             if self.kp_initial is None:
+                kp_driving = self._float_kp(self.detect(driving))
                 self.set_initial(kp_driving)
-            kp_norm = normalize_kp(
-                self.kp_source,
-                kp_driving,
-                self.kp_initial,
-                relative=self.options.mode == "relative",
-                scale=self.scale,
-            )
-            out = self.generator(
-                self.source, self.kp_source, kp_norm, self.source_features, full_output=False
-            )
-            return out["prediction"].float()
+                if not self.options.compile:
+                    return self._generate(kp_driving)
+            return self.predict(driving)
+
+    def _predict(self, driving: torch.Tensor) -> torch.Tensor:
+        return self._generate(self._float_kp(self.detect(driving)))
+
+    def _generate(self, kp_driving: Keypoints) -> torch.Tensor:
+        kp_norm = normalize_kp(
+            self.kp_source,
+            kp_driving,
+            self.kp_initial,
+            relative=self.options.mode == "relative",
+            scale=self.scale,
+            initial_jacobian_inverse=self.initial_inverse,
+        )
+        out = self.generator(
+            self.source, self.kp_source, kp_norm, self.source_features, full_output=False
+        )
+        return out["prediction"].float()
 
     def _driving_tensor(self, frames: np.ndarray) -> torch.Tensor:
         """(B,H,W,3) frames on the device. On CUDA a short last batch is padded to the batch

@@ -56,6 +56,14 @@ def adapt_movement_scale(kp_source: Keypoints, kp_driving_initial: Keypoints) ->
     return math.sqrt(source_area) / math.sqrt(driving_area)
 
 
+def initial_jacobian_inverse_of(kp_driving_initial: Keypoints) -> torch.Tensor | None:
+    """inv(Jd0) in float32 (None without jacobians), for `normalize_kp`."""
+    if "jacobian" not in kp_driving_initial:
+        return None
+    with full_precision(kp_driving_initial["jacobian"]):
+        return torch.inverse(unhalved(kp_driving_initial["jacobian"]))
+
+
 def normalize_kp(
     kp_source: Keypoints,
     kp_driving: Keypoints,
@@ -63,12 +71,14 @@ def normalize_kp(
     relative: bool = True,
     adapt_scale: bool = False,
     scale: float | None = None,
+    initial_jacobian_inverse: torch.Tensor | None = None,
 ) -> Keypoints:
     """Driving keypoints to feed the generator.
 
     absolute: the driving keypoints as they are. relative: value = kps + (kpd - kpd0) * scale
-    and jacobian = (Jd @ inv(Jd0)) @ Js; without jacobians only values move. `scale` may be
-    passed precomputed (it depends on the source and the initial frame only).
+    and jacobian = (Jd @ inv(Jd0)) @ Js; without jacobians only values move. `scale` and
+    inv(Jd0) (`initial_jacobian_inverse_of`) may be passed
+    precomputed: they depend on the source and the initial frame only.
     """
     if not relative:
         return dict(kp_driving)
@@ -78,10 +88,11 @@ def normalize_kp(
     difference = difference * scale
     result = {"value": difference + kp_source["value"]}
     if "jacobian" in kp_driving and "jacobian" in kp_source:
+        if initial_jacobian_inverse is None:
+            initial_jacobian_inverse = initial_jacobian_inverse_of(kp_driving_initial)
         with full_precision(kp_driving["jacobian"]):
             jacobian_change = torch.matmul(
-                unhalved(kp_driving["jacobian"]),
-                torch.inverse(unhalved(kp_driving_initial["jacobian"])),
+                unhalved(kp_driving["jacobian"]), initial_jacobian_inverse
             )
             result["jacobian"] = torch.matmul(jacobian_change, unhalved(kp_source["jacobian"]))
     return result
