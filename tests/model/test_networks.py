@@ -8,7 +8,12 @@ import torch
 
 from fomm.model.checkpoint import build_networks
 from fomm.model.generator import Generator
-from fomm.model.kinematics import adapt_movement_scale, convex_hull_area, normalize_kp
+from fomm.model.kinematics import (
+    adapt_movement_scale,
+    apply_2x2,
+    convex_hull_area,
+    normalize_kp,
+)
 
 
 def run_networks(config, batch=2, seed=0):
@@ -224,3 +229,11 @@ def test_corner_aligned_networks_copy_pixels_under_an_identity_motion(
     torch.testing.assert_close(copied, source, atol=1e-5, rtol=0)
     # the reference's grid_sample and upsampling do not read the grid at pixel centres
     assert (blurred - source).abs().mean() > 1e-2
+
+
+def test_apply_2x2_is_a_broadcast_matrix_vector_product():
+    generator = torch.Generator().manual_seed(3)
+    matrices = torch.randn(2, 5, 1, 1, 2, 2, generator=generator, dtype=torch.float64)
+    vectors = torch.randn(2, 5, 4, 6, 2, generator=generator, dtype=torch.float64)
+    expected = torch.matmul(matrices.expand(-1, -1, 4, 6, -1, -1), vectors.unsqueeze(-1))
+    assert torch.allclose(apply_2x2(matrices, vectors), expected.squeeze(-1), atol=1e-12)

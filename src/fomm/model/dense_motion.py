@@ -12,7 +12,7 @@ from torch import nn
 
 from fomm.config import DenseMotionConfig
 from fomm.model.blocks import AntiAliasDownsample, Hourglass, make_coordinate_grid
-from fomm.model.kinematics import full_precision, unhalved
+from fomm.model.kinematics import apply_2x2, full_precision, unhalved
 
 
 class DenseMotionNetwork(nn.Module):
@@ -67,10 +67,7 @@ class DenseMotionNetwork(nn.Module):
                 affine = torch.matmul(
                     unhalved(kp_source["jacobian"]), torch.inverse(unhalved(kp_driving["jacobian"]))
                 )
-                affine = affine.view(batch, num_kp, 1, 1, 2, 2).expand(
-                    -1, -1, height, width, -1, -1
-                )
-                offset = torch.matmul(affine, unhalved(offset).unsqueeze(-1)).squeeze(-1)
+                offset = apply_2x2(affine.view(batch, num_kp, 1, 1, 2, 2), unhalved(offset))
         motions = offset + kp_source["value"].view(batch, num_kp, 1, 1, 2)
         identity = grid.view(1, 1, height, width, 2).expand(batch, 1, height, width, 2)
         return torch.cat([identity.to(motions.dtype), motions], dim=1)

@@ -280,7 +280,11 @@ class FusedGenerator(Generator):
             border.zero_()
         for index in range(4):
             interior = stacked[:, index * channels : (index + 1) * channels, 2:-2, 2:-2]
-            torch.clamp_min(phase(phases, index, channels, height, width), 0, out=interior)
+            relu = phase(phases, index, channels, height, width)
+            if torch.compiler.is_compiling():  # (Dynamo cannot trace a strided out=)
+                interior.copy_(relu.clamp_min(0))
+            else:
+                torch.clamp_min(relu, 0, out=interior)
         result = torch.sigmoid(self.final_phases(stacked))
         out_channels = self.config.num_channels
         image = _channels_last_empty(batch, out_channels, 2 * height, 2 * width, result)
