@@ -86,8 +86,8 @@ def normalize_kp(
 
     absolute: the driving keypoints as they are. relative: value = kps + (kpd - kpd0) * scale
     and jacobian = (Jd @ inv(Jd0)) @ Js; without jacobians only values move. `scale` and
-    inv(Jd0) (`initial_jacobian_inverse_of`) may be passed
-    precomputed: they depend on the source and the initial frame only.
+    inv(Jd0) (`initial_jacobian_inverse_of`) may be passed precomputed: they depend on the
+    source and the initial frame only.
     """
     if not relative:
         return dict(kp_driving)
