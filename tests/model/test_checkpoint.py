@@ -215,3 +215,27 @@ def test_legacy_format_checkpoint_loads(make_tiny_config, tmp_path):
     model = load_model(tmp_path / "legacy.pth.tar")
     for name, value in generator.state_dict().items():
         assert torch.equal(model.generator.state_dict()[name], value)
+
+
+def test_loading_stays_off_symbolic_shapes(make_tiny_config, tmp_path):
+    """Building the networks on the meta device (shape checks, loading) must not reach meta
+    kernels that import sympy and PyTorch's symbolic shapes: seconds of every cold start."""
+    import subprocess
+    import sys
+
+    save_tiny(make_tiny_config(), tmp_path / "tiny.pth")
+    probe = (
+        "import sys, torch\n"
+        "before = 'sympy' in sys.modules\n"
+        "from fomm.model.checkpoint import load_model\n"
+        "load_model(sys.argv[1])\n"
+        "print(before, 'sympy' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "tiny.pth")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    before, after = done.stdout.split()
+    if before == "True":
+        pytest.skip("this torch imports sympy by itself")
+    assert after == "False"

@@ -31,7 +31,7 @@ class KeypointDetector(nn.Module):
             with torch.no_grad():
                 self.jacobian.weight.zero_()
                 self.jacobian.bias.copy_(
-                    torch.tensor([1.0, 0.0, 0.0, 1.0]).repeat(self.num_jacobian_maps)
+                    torch.tensor([1.0, 0.0, 0.0, 1.0] * self.num_jacobian_maps)
                 )
         else:
             self.jacobian = None
