@@ -7,13 +7,15 @@ Weights are rebuilt by the conformance kit's make_checkpoint.py (random, vox-256
 2. Model throughput of the engine (source encoded once, fused networks, channels-last): driving
    batches already on the GPU in, predictions on the GPU out; for each precision, batch size
    and eager / torch.compile ("reduce-overhead": CUDA graphs). Frames/s and the ratio to (1).
+   cuDNN picks algorithms by its heuristics, as by default; one line times fp16 with its
+   algorithm search on.
 3. Accuracy: the engine's CUDA fp32 frames against the naive loop's CUDA fp32 frames and the
    CPU engine's; fp16 / bf16 PSNR against CUDA fp32.
 4. End to end: `fomm animate` (decode, animate, encode, audio off) of a 1500-frame 256x256 clip,
    in frames/s and its start-up time: first in fresh processes (the CLI itself, then with
    cuDNN's algorithm search on and off), then in this warm process with x264 `medium` and
-   `veryfast` (the default on a GPU), eager and compiled, next to ffmpeg's own decode and
-   decode + encode speeds on the same clip.
+   `veryfast` (the default on a GPU), eager and compiled, and with the search on, next to
+   ffmpeg's own decode and decode + encode speeds on the same clip.
 Targets printed last: model >= 4,000 frames/s at fp16, whole animate >= 1,000 frames/s.
 
     python bench/engine_gpu.py                        # everything (about 4 min on an H200)
@@ -66,14 +68,24 @@ def engine_frames(model, source, driving, precision, batch, device):
 
 
 def model_throughput(
-    model, source, driving_batch: np.ndarray, precision, device, compile_, repeats
+    model,
+    source,
+    driving_batch: np.ndarray,
+    precision,
+    device,
+    compile_,
+    repeats,
+    cudnn_benchmark=False,
 ) -> tuple[float, float, np.ndarray]:
     """(frames/s, seconds of set-up and warm-up, predictions) with the driving batch already
     on the GPU."""
     from fomm.engine.animate import Animator, frames_to_tensor
 
     started = time.perf_counter()
-    options = bench_options(precision, len(driving_batch), device.type, compile_=compile_)
+    options = replace(
+        bench_options(precision, len(driving_batch), device.type, compile_=compile_),
+        cudnn_benchmark=cudnn_benchmark,
+    )
     animator = Animator(model, source, options)
     driving = frames_to_tensor(driving_batch, device, options.channels_last)
     for _ in range(3):
@@ -124,7 +136,7 @@ def prepare_clip(state_dicts, frames: int, folder: Path) -> dict:
 
 
 def end_to_end(
-    folder: Path, precision, batch, compile_, device="cuda", preset="medium", cudnn_benchmark=True
+    folder: Path, precision, batch, compile_, device="cuda", preset="medium", cudnn_benchmark=False
 ) -> dict:
     """Frames/s of `animate_file` on the clip `prepare_clip` made."""
     from fomm.engine.animate import animate_file
@@ -266,15 +278,30 @@ def main() -> int:
         compiled = [(p, b, True) for p in args.compile_precisions for b in args.compile_batch_sizes]
     eager_frames: dict = {}
     results = timings(args, model, source, driving, baseline, device, eager, eager_frames)
+    if device.type == "cuda" and "fp16" in args.precisions:
+        # cuDNN's timed search (off by default: a fresh process pays it per shape) against
+        # the heuristics the timings above used
+        batch = max(args.batch_sizes)
+        reps = np.resize(driving, (batch, *driving.shape[1:]))
+        fps, warm, _ = model_throughput(
+            model, source, reps, "fp16", device, False, args.repeats, cudnn_benchmark=True
+        )
+        print(
+            f"  model fp16 batch {batch:3d} eager, cuDNN search on: {fps:8.1f} frames/s "
+            f"(set-up + warm-up {warm:.1f} s)",
+            flush=True,
+        )
+        torch.backends.cudnn.benchmark = False
     results |= timings(args, model, source, driving, baseline, device, compiled, eager_frames)
 
     animate = {}
     half = "fp16" if device.type == "cuda" else "bf16"
-    # (compiled, x264 preset) in this process, cuDNN's search on: the first run pays the search
-    # for shapes the model timings did not meet, later ones find it cached, as a long-running
-    # job would. `cold_runs` times fresh processes with the search on and off.
-    variants = [(False, "medium"), (False, "medium"), (False, "veryfast")]
-    variants += [(True, "veryfast")] if compiled else []
+    # (compiled, x264 preset, cuDNN search) in this process; with the search on, the first run
+    # pays it for shapes not met before, later ones find it cached, as a long-running job
+    # would. `cold_runs` times fresh processes with the search on and off.
+    variants = [(False, "medium", False), (False, "medium", False), (False, "veryfast", False)]
+    variants += [(False, "veryfast", True), (False, "veryfast", True)]
+    variants += [(True, "veryfast", False)] if compiled else []
     with tempfile.TemporaryDirectory(prefix="fomm-gpu-bench-") as folder:
         folder = Path(folder)
         if not args.no_animate:
@@ -290,10 +317,11 @@ def main() -> int:
                     )
             except Exception as error:  # noqa: BLE001 - report and go on
                 print(f"  cold runs FAILED: {error!r:.300}")
-        for compile_, preset in variants if not args.no_animate else []:
+        for compile_, preset, search in variants if not args.no_animate else []:
             name = f"{half} batch 64{' compiled' if compile_ else ''}, x264 {preset}"
+            name += ", cuDNN search on" if search else ""
             try:
-                found = end_to_end(folder, half, 64, compile_, device.type, preset)
+                found = end_to_end(folder, half, 64, compile_, device.type, preset, search)
             except Exception as error:  # noqa: BLE001 - report and go on
                 print(f"  fomm animate {name}: FAILED {error!r:.300}")
                 continue

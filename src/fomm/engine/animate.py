@@ -72,8 +72,10 @@ class AnimationOptions:
     # inference rewrites of the networks (fomm.model.fused): same frames up to float rounding
     fused: bool = True
     compile: bool = False
-    # CUDA: let cuDNN time its algorithms for each new shape (faster batches, slower start)
-    cudnn_benchmark: bool = True
+    # CUDA: let cuDNN time its algorithms for each new shape. Off by default: on an H100 at
+    # fp16 batch 64 its heuristics ran batches as fast (2,720 against 2,731 frames/s), and the
+    # search cost a fresh process 1.8 s of a 1,500-frame run (bench/engine_gpu.py)
+    cudnn_benchmark: bool = False
     queue_batches: int = 2
     # written frame size (H, W); None: the model's frame size (the original demo's frames)
     output_size: tuple[int, int] | None = None
@@ -162,11 +164,11 @@ class Animator:
         model.set_align_corners(options.align_corners)
         self.kp_detector = model.kp_detector
         self.generator = model.generator
+        if self.device.type == "cpu":
+            keep_freed_memory()  # before fusing too: its float64 temporaries are large
         if options.fused:
             defer = self.device.type == "cpu" and not options.compile
             self.generator = fuse_for_inference(model.generator, defer_subpixel=defer)
-        if self.device.type == "cpu":
-            keep_freed_memory()
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = options.cudnn_benchmark
             # fp32 means the reference's arithmetic: no TF32 convolutions or matmuls
