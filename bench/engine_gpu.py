@@ -291,7 +291,6 @@ def main() -> int:
             f"(set-up + warm-up {warm:.1f} s)",
             flush=True,
         )
-        torch.backends.cudnn.benchmark = False
     results |= timings(args, model, source, driving, baseline, device, compiled, eager_frames)
 
     animate = {}

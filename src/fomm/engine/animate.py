@@ -74,7 +74,7 @@ class AnimationOptions:
     compile: bool = False
     # CUDA: let cuDNN time its algorithms for each new shape. Off by default: on an H100 at
     # fp16 batch 64 its heuristics ran batches as fast (2,720 against 2,731 frames/s), and the
-    # search cost a fresh process 1.8 s of a 1,500-frame run (bench/engine_gpu.py)
+    # search cost a fresh process 1.8-5.4 s of a 1,500-frame run (bench/engine_gpu.py)
     cudnn_benchmark: bool = False
     queue_batches: int = 2
     # written frame size (H, W); None: the model's frame size (the original demo's frames)
