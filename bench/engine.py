@@ -201,12 +201,25 @@ def rss_child(checkpoint: str, source: str, driving: str, output: str, precision
     model = load_model(checkpoint)
     options = AnimationOptions(adapt_scale=True, precision=precision, device="cpu")
     report = animate_file(model, source, driving, output, options, audio=False)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps(
-            {"frames": report.frames, "peak_rss_mib": peak_kib / 1024, "seconds": report.seconds}
+            {"frames": report.frames, "peak_rss_mib": peak_rss_mib(), "seconds": report.seconds}
         )
     )
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set. On Linux from /proc (VmHWM): getrusage's ru_maxrss
+    of a process started by exec from a large parent begins at the parent's peak."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / (1024 if sys.platform == "darwin" else 1)
 
 
 def measure_rss(state_dicts, frame_counts: list[int], precision: str) -> dict[int, dict]:

@@ -1,6 +1,9 @@
-"""The generator's inference rewrite (fomm.model.fused) computes the same function."""
+"""The generator's inference rewrite (fomm.model.fused, fomm.model.winograd) computes the same
+function."""
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 import torch
@@ -17,6 +20,14 @@ from fomm.model.fused import (
     phase_form_weight,
 )
 from fomm.model.kinematics import normalize_kp
+from fomm.model.packed import ONEDNN_AVAILABLE, InferenceConv
+from fomm.model.winograd import (
+    WinogradBottleneck,
+    WinogradConv3x3,
+    bordered_empty,
+    interior,
+    winograd_weight,
+)
 
 
 def randomise_batchnorm(module: torch.nn.Module, seed: int) -> None:
@@ -156,6 +167,10 @@ def test_fused_weights_stay_on_the_generators_device(make_tiny_config):
     misplaced = [name for name, value in tensors.items() if value.device.type != "meta"]
     assert misplaced == []
     assert any("up_blocks" in name for name in tensors)
+    # Winograd's weights are made for CPU generators only (cuDNN has its own algorithms)
+    assert not isinstance(fused.bottleneck, WinogradBottleneck)
+    _, on_cpu = build_networks(make_tiny_config())
+    assert isinstance(fuse_for_inference(on_cpu.eval()).bottleneck, WinogradBottleneck)
 
 
 def test_fusing_leaves_the_original_networks_alone(make_tiny_config):
@@ -166,3 +181,116 @@ def test_fusing_leaves_the_original_networks_alone(make_tiny_config):
     after = generator.state_dict()
     assert before.keys() == after.keys()
     assert all(torch.equal(before[name], after[name]) for name in before)
+
+
+# Winograd F(2x2, 3x3) residual blocks (fomm.model.winograd)
+
+
+def nhwc_bordered(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> the (N, H+2, W+2, C) zero-bordered buffer the Winograd convolution reads."""
+    batch, channels, height, width = x.shape
+    bordered = bordered_empty(batch, height, width, channels, x.dtype, x.device)
+    interior(bordered).copy_(x.permute(0, 2, 3, 1))
+    return bordered
+
+
+@pytest.mark.parametrize("size", [(2, 2), (6, 10), (12, 8)])
+@torch.no_grad()
+def test_winograd_convolution_is_the_3x3_convolution_in_float64(size):
+    # In float64 only the summation order differs, so any wrong tap, sign or bias shows.
+    generator = torch.Generator().manual_seed(0)
+    weight = torch.randn(5, 3, 3, 3, generator=generator, dtype=torch.float64)
+    bias = torch.randn(5, generator=generator, dtype=torch.float64)
+    x = torch.randn(2, 3, *size, generator=generator, dtype=torch.float64)
+    expected = F.conv2d(x, weight, bias, padding=1).permute(0, 2, 3, 1)
+
+    conv = WinogradConv3x3(InferenceConv(weight, bias, padding=1))
+    out = torch.empty_like(expected)
+    conv(nhwc_bordered(x), out)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
+
+    added = torch.ones_like(expected)
+    conv(nhwc_bordered(x), added, accumulate=True)
+    torch.testing.assert_close(added, expected + 1, rtol=0, atol=1e-12)
+
+
+def test_winograd_weight_is_g_w_gt_and_takes_3x3_kernels_only():
+    weight = torch.zeros(1, 1, 3, 3)
+    weight[0, 0, 1, 1] = 1.0  # the identity kernel: G w G^T = outer(G[:, 1], G[:, 1])
+    transformed = winograd_weight(weight).view(4, 4)
+    column = torch.tensor([0.0, 0.5, -0.5, 0.0])
+    torch.testing.assert_close(transformed, torch.outer(column, column), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="3x3"):
+        winograd_weight(torch.zeros(1, 1, 5, 5))
+
+
+def residual_stack(channels: int, blocks: int, seed: int) -> torch.nn.Sequential:
+    torch.manual_seed(seed)
+    stack = torch.nn.Sequential(*(ResBlock(channels) for _ in range(blocks))).eval()
+    randomise_batchnorm(stack, seed + 1)
+    return stack
+
+
+def folded(stack: torch.nn.Sequential) -> torch.nn.Sequential:
+    return torch.nn.Sequential(*(FoldedResBlock(block) for block in stack))
+
+
+needs_onednn = pytest.mark.skipif(not ONEDNN_AVAILABLE, reason="oneDNN is not available")
+
+
+@needs_onednn
+@torch.no_grad()
+def test_bottleneck_in_float32_is_as_close_to_float64_as_the_direct_convolutions():
+    stack = residual_stack(32, 3, seed=0)
+    x = torch.randn(2, 32, 16, 20)
+    reference = folded(copy.deepcopy(stack)).double()(x.double())
+    direct = folded(stack)(x)
+    kept = x.clone()
+    winograd = WinogradBottleneck(folded(stack))
+    got = winograd(x)
+
+    assert torch.equal(x, kept)  # the input is not overwritten
+    assert got.shape == x.shape and got.dtype == torch.float32
+    direct_error = (direct.double() - reference).abs().max().item()
+    winograd_error = (got.double() - reference).abs().max().item()
+    scale = reference.abs().max().item()
+    assert winograd_error < 4 * direct_error + 1e-7 * scale
+    assert winograd_error < 1e-6 * scale
+
+
+@needs_onednn
+@torch.no_grad()
+def test_bottleneck_under_bf16_autocast_stays_near_float32():
+    stack = residual_stack(32, 2, seed=3)
+    x = torch.randn(2, 32, 16, 16)
+    expected = folded(stack)(x)
+    winograd = WinogradBottleneck(folded(stack))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = winograd(x)
+        direct = folded(stack)(x)
+    assert got.dtype == torch.float32
+    scale = expected.abs().max()
+    winograd_error = (got - expected).abs().max()
+    direct_error = (direct.float() - expected).abs().max()
+    assert winograd_error < 3 * direct_error
+    assert winograd_error < 2e-2 * scale
+
+
+@pytest.mark.parametrize(
+    "case", ["odd height", "odd width", "gradients", "float64", "fp16 autocast"]
+)
+def test_bottleneck_runs_the_blocks_as_written_where_winograd_does_not_apply(case):
+    stack = folded(residual_stack(8, 2, seed=5))
+    winograd = WinogradBottleneck(stack)
+    size = {"odd height": (7, 8), "odd width": (8, 9)}.get(case, (8, 8))
+    x = torch.randn(1, 8, *size, dtype=torch.float64 if case == "float64" else torch.float32)
+    if case == "float64":
+        stack.double()
+        winograd.double()
+    with torch.set_grad_enabled(case == "gradients"):
+        if case == "fp16 autocast":
+            with torch.autocast("cpu", dtype=torch.float16):
+                assert not winograd.applies(x)
+                return
+        assert not winograd.applies(x)
+        assert torch.equal(winograd(x), stack(x))

@@ -11,7 +11,9 @@
 - every BatchNorm that follows a convolution (up and down blocks, the second norm of each
   residual block) is folded into that convolution's weights and bias, in float64;
 - up blocks on inputs of at most `PLAIN_UPSAMPLE_MAX_PIXELS` pixels (the bottom of the
-  dense motion hourglass) keep the upsample-then-3x3 form, which reads fewer weights.
+  dense motion hourglass) keep the upsample-then-3x3 form, which reads fewer weights;
+- on a CPU the bottleneck's residual blocks run by Winograd's F(2x2, 3x3)
+  (`fomm.model.winograd`).
 Only float32 rounding changes (summation order, and the folded weights rounded once): the
 conformance kits' animation cases run through this copy. Training and the module
 conformance cases use the networks as written.
@@ -28,7 +30,8 @@ from torch import nn
 from fomm.model.blocks import Decoder, DownBlock, ResBlock, UpBlock
 from fomm.model.dense_motion import DenseMotionNetwork
 from fomm.model.generator import Generator
-from fomm.model.packed import InferenceConv, reorder_convolutions
+from fomm.model.packed import InferenceConv, float64_slices, reorder_convolutions
+from fomm.model.winograd import WinogradBottleneck
 
 # Which of the three taps of a 3x3 kernel (rows or columns) add up to each of the two
 # low-resolution taps, for output phase 0 (even pixels) and phase 1 (odd pixels), when the
@@ -55,9 +58,12 @@ def subpixel_weight(weight: torch.Tensor) -> torch.Tensor:
     one block of O per output phase (row parity, column parity) in `_PHASES` order. Each tap
     is a sum of at most four taps, exact in float64, rounded to float32 once."""
     out_channels, in_channels = weight.shape[:2]
-    taps = weight.double().reshape(-1, 9) @ _subpixel_matrix().to(weight.device)
-    taps = taps.float().view(out_channels, in_channels, 4, 2, 2)
-    return taps.permute(2, 0, 1, 3, 4).reshape(4 * out_channels, in_channels, 2, 2)
+    matrix = _subpixel_matrix().to(weight.device)
+    phased = weight.new_empty((4, out_channels, in_channels, 2, 2))
+    for rows in float64_slices(out_channels):
+        taps = weight[rows].double().reshape(-1, 9) @ matrix
+        phased[:, rows] = taps.view(-1, in_channels, 4, 2, 2).permute(2, 0, 1, 3, 4)
+    return phased.view(4 * out_channels, in_channels, 2, 2)
 
 
 def phase_form_weight(weight: torch.Tensor) -> torch.Tensor:
@@ -122,7 +128,9 @@ def folded_conv(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> InferenceConv:
     with a rounded scale moved the vox-256 frames 2e-6 further from the naive loop's).
     """
     scale = norm.weight.detach().double() / torch.sqrt(norm.running_var.double() + norm.eps)
-    weight = (conv.weight.detach().double() * scale.view(-1, 1, 1, 1)).to(conv.weight.dtype)
+    weight = torch.empty_like(conv.weight.detach())
+    for rows in float64_slices(len(weight)):
+        weight[rows] = conv.weight.detach()[rows].double() * scale[rows].view(-1, 1, 1, 1)
     bias = conv.bias.detach().double() if conv.bias is not None else torch.zeros_like(scale)
     bias = scale * (bias - norm.running_mean.double()) + norm.bias.detach().double()
     return InferenceConv(weight, bias.to(weight.dtype), padding=conv.padding)
@@ -253,10 +261,10 @@ class FusedDenseMotionNetwork(DenseMotionNetwork):
 
 class FusedGenerator(Generator):
     def decode(self, features: torch.Tensor) -> torch.Tensor:
-        # The warped features come out of grid_sample contiguous, and on a CPU the residual
-        # blocks stay so: oneDNN's contiguous kernels round closer to float64 than its channels-last
-        # ones (vox-256 frames: 5.9e-6 from the naive loop against 8.4e-6), at ~1.5% of speed.
-        # Under autocast that edge is lost in bf16/fp16 rounding: there the faster layout.
+        # The warped features come out of grid_sample contiguous. At fp32 they stay so: the
+        # Winograd blocks (CPU) read either layout, and the blocks as written round closer to
+        # float64 on contiguous features. Under autocast that edge is lost in bf16/fp16
+        # rounding: there the faster layout.
         if torch.is_autocast_enabled(features.device.type):
             features = features.contiguous(memory_format=torch.channels_last)
         out = self.bottleneck(features)
@@ -310,6 +318,8 @@ def fuse_for_inference(generator: Generator, defer_subpixel: bool = False) -> Ge
     if dense.occlusion is not None:
         dense.merged_heads = MergedHeads([dense.mask, dense.occlusion])
     _fuse_blocks(fused)
+    if next(fused.parameters()).device.type == "cpu":
+        fused.bottleneck = WinogradBottleneck(fused.bottleneck)
     if not defer_subpixel:
         for block in fused.modules():
             if isinstance(block, SubpixelUpBlock):
