@@ -46,11 +46,11 @@ def winograd_weight(weight: torch.Tensor) -> torch.Tensor:
     if (height, width) != (3, 3):
         raise ValueError(f"Winograd F(2x2, 3x3) takes 3x3 kernels, not {height}x{width}")
     g = torch.tensor(_G, dtype=torch.float64, device=weight.device)
-    tap_matrix = torch.kron(g, g).T  # (9, 16): [3i + j, 4a + b] = G[a, i] G[b, j]
+    tap_matrix = torch.kron(g, g)  # (16, 9): [4a + b, 3i + j] = G[a, i] G[b, j]
     transformed = weight.new_empty((16, out_channels, in_channels))
     for rows in float64_slices(out_channels):
-        taps = weight.detach()[rows].double().reshape(-1, 9) @ tap_matrix
-        transformed[:, rows] = taps.view(-1, in_channels, 16).permute(2, 0, 1)
+        kernels = weight.detach()[rows].double().reshape(-1, 9)
+        transformed[:, rows] = (tap_matrix @ kernels.T).view(16, -1, in_channels)
     return transformed
 
 
