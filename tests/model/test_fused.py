@@ -17,6 +17,7 @@ from fomm.model.fused import (
     FoldedResBlock,
     SubpixelUpBlock,
     fuse_for_inference,
+    inference_keypoint_detector,
     phase_form_weight,
 )
 from fomm.model.kinematics import normalize_kp
@@ -171,6 +172,25 @@ def test_fused_weights_stay_on_the_generators_device(make_tiny_config):
     assert not isinstance(fused.bottleneck, WinogradBottleneck)
     _, on_cpu = build_networks(make_tiny_config())
     assert isinstance(fuse_for_inference(on_cpu.eval()).bottleneck, WinogradBottleneck)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@torch.no_grad()
+def test_inference_keypoint_detector_gives_the_same_keypoints(make_tiny_config, precision):
+    torch.manual_seed(0)
+    kp_detector, _ = build_networks(make_tiny_config())
+    randomise_batchnorm(kp_detector, 6)
+    kp_detector.eval()
+    frames = torch.rand(3, 3, 32, 32)
+    if precision == "bf16":  # as the engine runs it: channels-last frames under autocast
+        frames = frames.contiguous(memory_format=torch.channels_last)
+    inference_copy = inference_keypoint_detector(kp_detector)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        expected, got = kp_detector(frames), inference_copy(frames)
+    assert not any(isinstance(m, torch.nn.Conv2d) for m in inference_copy.modules())
+    assert any(isinstance(m, torch.nn.Conv2d) for m in kp_detector.modules())
+    for name in expected:
+        assert torch.equal(got[name], expected[name])
 
 
 def test_fusing_leaves_the_original_networks_alone(make_tiny_config):

@@ -38,7 +38,7 @@ from fomm.engine.cpu_memory import keep_freed_memory
 from fomm.errors import FommError, InputError
 from fomm.media import ffmpeg_args
 from fomm.model.checkpoint import LoadedModel
-from fomm.model.fused import fuse_for_inference
+from fomm.model.fused import fuse_for_inference, inference_keypoint_detector
 from fomm.model.kinematics import (
     Keypoints,
     adapt_movement_scale,
@@ -169,6 +169,7 @@ class Animator:
         if options.fused:
             defer = self.device.type == "cpu" and not options.compile
             self.generator = fuse_for_inference(model.generator, defer_subpixel=defer)
+            self.kp_detector = inference_keypoint_detector(model.kp_detector)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = options.cudnn_benchmark
             # fp32 means the reference's arithmetic: no TF32 convolutions or matmuls

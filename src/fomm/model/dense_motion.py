@@ -77,6 +77,9 @@ class DenseMotionNetwork(nn.Module):
         occlusion = self.occlusion(features) if self.occlusion is not None else None
         return self.mask(features), occlusion
 
+    def hourglass_features(self, stacked: torch.Tensor) -> torch.Tensor:
+        return self.hourglass(stacked)
+
     def forward(
         self,
         source: torch.Tensor,
@@ -102,7 +105,7 @@ class DenseMotionNetwork(nn.Module):
         ).view(batch, num_maps, channels, height, width)
 
         stacked = torch.cat([heatmaps.to(sparse_deformed.dtype), sparse_deformed], dim=2)
-        features = self.hourglass(stacked.view(batch, -1, height, width))
+        features = self.hourglass_features(stacked.view(batch, -1, height, width))
 
         mask_logits, occlusion_logits = self.heads(features)
         mask = F.softmax(mask_logits, dim=1)  # B x K+1 x h x w
