@@ -16,9 +16,11 @@ from fomm.model.fused import (
     FoldedDownBlock,
     FoldedResBlock,
     SubpixelUpBlock,
+    folded_conv,
     fuse_for_inference,
     inference_keypoint_detector,
     phase_form_weight,
+    subpixel_weight,
 )
 from fomm.model.kinematics import normalize_kp
 from fomm.model.packed import ONEDNN_AVAILABLE, InferenceConv
@@ -167,6 +169,10 @@ def test_fused_weights_stay_on_the_generators_device(make_tiny_config):
     tensors = {**dict(fused.named_parameters()), **dict(fused.named_buffers())}
     misplaced = [name for name, value in tensors.items() if value.device.type != "meta"]
     assert misplaced == []
+    # off the CPU the copy goes channels-last; the weights it shares with the original
+    # generator must not change layout there
+    assert fused.final.weight.is_contiguous(memory_format=torch.channels_last)
+    assert all(parameter.is_contiguous() for parameter in generator.parameters())
     assert any("up_blocks" in name for name in tensors)
     # Winograd's weights are made for CPU generators only (cuDNN has its own algorithms)
     assert not isinstance(fused.bottleneck, WinogradBottleneck)
@@ -194,13 +200,60 @@ def test_inference_keypoint_detector_gives_the_same_keypoints(make_tiny_config, 
 
 
 def test_fusing_leaves_the_original_networks_alone(make_tiny_config):
-    _, generator = build_networks(make_tiny_config())
+    kp_detector, generator = build_networks(make_tiny_config())
     before = {name: value.clone() for name, value in generator.state_dict().items()}
-    fuse_for_inference(generator.eval())
+    fused = fuse_for_inference(generator.eval())
+    inference_copy = inference_keypoint_detector(kp_detector.eval())
     assert type(generator.up_blocks[0]) is UpBlock
     after = generator.state_dict()
     assert before.keys() == after.keys()
     assert all(torch.equal(before[name], after[name]) for name in before)
+    for network in (generator, kp_detector):
+        assert all(parameter.requires_grad for parameter in network.parameters())
+    # weights the rewrite keeps as they are are shared, not copied
+    assert fused.final.weight.data_ptr() == generator.final.weight.data_ptr()
+    copied = {p.data_ptr() for p in inference_copy.parameters()}
+    assert copied == {p.data_ptr() for p in kp_detector.parameters()}
+
+
+@pytest.mark.parametrize(
+    "rewrite",
+    ["folded_conv", "subpixel_weight", "winograd_weight"],
+)
+def test_weight_rewrites_round_once_when_exact_and_stay_close_otherwise(rewrite):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(24, 16, 3, padding=1)
+    norm = torch.nn.BatchNorm2d(16).eval()
+    randomise_batchnorm(norm, 7)
+    make = {
+        "folded_conv": lambda module, exact: folded_conv(module, norm, exact).weight,
+        "subpixel_weight": lambda module, exact: subpixel_weight(module.weight.detach(), exact),
+        "winograd_weight": lambda module, exact: winograd_weight(module.weight.detach(), exact),
+    }[rewrite]
+    with torch.no_grad():
+        norm.double()  # (folded_conv: the norm's statistics in float64 too)
+        in_float64 = make(copy.deepcopy(conv).double(), True)
+        norm.float()
+        exact, fast = make(conv, True), make(conv, False)
+    assert exact.dtype == fast.dtype == torch.float32
+    assert torch.equal(exact, in_float64.float())
+    torch.testing.assert_close(fast, exact, rtol=1e-6, atol=1e-7)
+
+
+@torch.no_grad()
+def test_inexact_fusing_gives_the_same_frames_within_float32_rounding(make_tiny_config):
+    config = make_tiny_config()
+    torch.manual_seed(0)
+    kp_detector, generator = build_networks(config)
+    randomise_batchnorm(generator, 4)
+    generator.eval()
+    source, driving = torch.rand(1, 3, *config.frame_shape), torch.rand(2, 3, *config.frame_shape)
+    kp_source, kp_driving = kp_detector.eval()(source), kp_detector(driving)
+    frames = [
+        network(source, kp_source, kp_driving, full_output=False)["prediction"]
+        for network in (generator, fuse_for_inference(generator, exact=False))
+    ]
+    torch.testing.assert_close(frames[1], frames[0], rtol=0, atol=1e-5)
 
 
 # Winograd F(2x2, 3x3) residual blocks (fomm.model.winograd)

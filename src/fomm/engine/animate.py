@@ -168,7 +168,9 @@ class Animator:
             keep_freed_memory()  # before fusing too: its float64 temporaries are large
         if options.fused:
             defer = self.device.type == "cpu" and not options.compile
-            self.generator = fuse_for_inference(model.generator, defer_subpixel=defer)
+            self.generator = fuse_for_inference(
+                model.generator, defer_subpixel=defer, exact=options.precision == "fp32"
+            )
             self.kp_detector = inference_keypoint_detector(model.kp_detector)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = options.cudnn_benchmark
@@ -176,12 +178,14 @@ class Animator:
             exact = options.precision == "fp32"
             torch.backends.cudnn.allow_tf32 = not exact
             torch.backends.cuda.matmul.allow_tf32 = not exact
-        # driving batch -> predictions, once the initial frame is known; --compile makes it one
-        # graph (on CUDA "reduce-overhead": one CUDA graph per batch shape, replayed)
-        self.predict = self._predict
+        # --compile makes `predict` one graph (on CUDA "reduce-overhead": one CUDA graph per
+        # batch shape, replayed). Eager animators keep no bound method of their own: that
+        # reference cycle held a dropped animator's weights and buffers (hundreds of MB) until
+        # the garbage collector ran, so the next animator's first batch faulted in fresh pages.
+        self._compiled_predict = None
         if options.compile:
             mode = "reduce-overhead" if self.device.type == "cuda" else None
-            self.predict = torch.compile(self._predict, mode=mode)
+            self._compiled_predict = torch.compile(self._predict, mode=mode)
         self.source = frames_to_tensor(source[None], self.device, options.channels_last)
         # At fp32 the keypoint detector runs on contiguous frames: its spatial softmax turns
         # feature rounding into keypoint moves that shift whole frames, and its channels-last
@@ -241,6 +245,12 @@ class Animator:
                 if not self.options.compile:
                     return self._generate(kp_driving)
             return self.predict(driving)
+
+    def predict(self, driving: torch.Tensor) -> torch.Tensor:
+        """Driving batch -> predictions, once the initial frame is known."""
+        if self._compiled_predict is not None:
+            return self._compiled_predict(driving)
+        return self._predict(driving)
 
     def _predict(self, driving: torch.Tensor) -> torch.Tensor:
         return self._generate(self._float_kp(self.detect(driving)))

@@ -30,7 +30,12 @@ from torch import nn
 from fomm.model.blocks import Decoder, DownBlock, ResBlock, UpBlock
 from fomm.model.dense_motion import DenseMotionNetwork
 from fomm.model.generator import Generator
-from fomm.model.packed import InferenceConv, float64_slices, reorder_convolutions
+from fomm.model.packed import (
+    InferenceConv,
+    float64_slices,
+    reorder_convolutions,
+    weight_work_dtype,
+)
 from fomm.model.winograd import WinogradBottleneck
 
 # Which of the three taps of a 3x3 kernel (rows or columns) add up to each of the two
@@ -53,15 +58,17 @@ def _subpixel_matrix() -> torch.Tensor:
     return matrix.view(9, 16)
 
 
-def subpixel_weight(weight: torch.Tensor) -> torch.Tensor:
+def subpixel_weight(weight: torch.Tensor, exact: bool = True) -> torch.Tensor:
     """(O,I,3,3) kernel applied after nearest x2 upsampling -> (4*O,I,2,2) low-resolution kernels,
     one block of O per output phase (row parity, column parity) in `_PHASES` order. Each tap
-    is a sum of at most four taps, exact in float64, rounded to float32 once."""
+    is a sum of at most four taps, exact in float64 and rounded to float32 once (`exact`), or
+    summed in the kernel's dtype."""
     out_channels, in_channels = weight.shape[:2]
-    matrix = _subpixel_matrix().to(weight.device)
+    work_dtype = weight_work_dtype(weight, exact)
+    matrix = _subpixel_matrix().to(weight.device, work_dtype)
     phased = weight.new_empty((4, out_channels, in_channels, 2, 2))
     for rows in float64_slices(out_channels):
-        taps = weight[rows].double().reshape(-1, 9) @ matrix
+        taps = weight[rows].to(work_dtype).reshape(-1, 9) @ matrix
         phased[:, rows] = taps.view(-1, in_channels, 4, 2, 2).permute(2, 0, 1, 3, 4)
     return phased.view(4 * out_channels, in_channels, 2, 2)
 
@@ -118,21 +125,24 @@ def _channels_last_empty(batch: int, channels: int, height: int, width: int, lik
     )
 
 
-def folded_conv(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> InferenceConv:
+def folded_conv(conv: nn.Conv2d, norm: nn.BatchNorm2d, exact: bool = True) -> InferenceConv:
     """conv then eval-mode BatchNorm as one convolution, computed in float64 and rounded to
-    the conv's dtype.
+    the conv's dtype (`exact`), or computed in that dtype.
 
     norm(conv(x)) = scale * (w * x + b - mean) + shift with scale = gamma / sqrt(var + eps),
     so w' = scale * w and b' = scale * (b - mean) + shift. Folded in float64, the two float32
     per-element operations of the norm become one rounding of the weights (a float32 product
     with a rounded scale moved the vox-256 frames 2e-6 further from the naive loop's).
     """
-    scale = norm.weight.detach().double() / torch.sqrt(norm.running_var.double() + norm.eps)
+    work_dtype = weight_work_dtype(conv.weight, exact)
+    scale = norm.weight.detach().to(work_dtype) / torch.sqrt(
+        norm.running_var.to(work_dtype) + norm.eps
+    )
     weight = torch.empty_like(conv.weight.detach())
     for rows in float64_slices(len(weight)):
-        weight[rows] = conv.weight.detach()[rows].double() * scale[rows].view(-1, 1, 1, 1)
-    bias = conv.bias.detach().double() if conv.bias is not None else torch.zeros_like(scale)
-    bias = scale * (bias - norm.running_mean.double()) + norm.bias.detach().double()
+        weight[rows] = conv.weight.detach()[rows].to(work_dtype) * scale[rows].view(-1, 1, 1, 1)
+    bias = conv.bias.detach().to(work_dtype) if conv.bias is not None else torch.zeros_like(scale)
+    bias = scale * (bias - norm.running_mean.to(work_dtype)) + norm.bias.detach().to(work_dtype)
     return InferenceConv(weight, bias.to(weight.dtype), padding=conv.padding)
 
 
@@ -146,17 +156,20 @@ class SubpixelUpBlock(nn.Module):
     """The up block (upsample x2, conv 3x3, BatchNorm, ReLU) computed at the input resolution,
     with the BatchNorm folded into the convolution."""
 
-    def __init__(self, block: UpBlock):
+    def __init__(self, block: UpBlock, exact: bool = True):
         super().__init__()
         self.out_channels = block.conv.out_channels
-        self.plain = folded_conv(block.conv, block.norm)
+        self.exact = exact
+        self.plain = folded_conv(block.conv, block.norm, exact)
         # made on first use (`make_subpixel`), so blocks that only see small inputs never pay
         self.subpixel: InferenceConv | None = None
 
     def make_subpixel(self) -> InferenceConv:
         if self.subpixel is None:
             weight, bias = self.plain.weight, self.plain.bias
-            self.subpixel = InferenceConv(subpixel_weight(weight), bias.repeat(4), padding=1)
+            self.subpixel = InferenceConv(
+                subpixel_weight(weight, self.exact), bias.repeat(4), padding=1
+            )
         return self.subpixel
 
     def phases(self, x: torch.Tensor, relu: bool = True) -> torch.Tensor:
@@ -182,9 +195,9 @@ class SubpixelUpBlock(nn.Module):
 class FoldedDownBlock(nn.Module):
     """The down block (conv 3x3, BatchNorm, ReLU, 2x2 average pool) with the norm folded."""
 
-    def __init__(self, block: DownBlock):
+    def __init__(self, block: DownBlock, exact: bool = True):
         super().__init__()
-        self.conv = folded_conv(block.conv, block.norm)
+        self.conv = folded_conv(block.conv, block.norm, exact)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(self.conv(x, relu=True), 2)
@@ -194,10 +207,10 @@ class FoldedResBlock(nn.Module):
     """The pre-activation residual block with its second norm folded into the first conv and
     the residual addition done by the second."""
 
-    def __init__(self, block: ResBlock):
+    def __init__(self, block: ResBlock, exact: bool = True):
         super().__init__()
         self.norm1 = block.norm1
-        self.conv1 = folded_conv(block.conv1, block.norm2)
+        self.conv1 = folded_conv(block.conv1, block.norm2, exact)
         self.conv2 = InferenceConv.from_conv(block.conv2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -208,9 +221,9 @@ class FoldedResBlock(nn.Module):
 class FusedDecoder(nn.Module):
     """The hourglass decoder with sub-pixel up blocks writing next to their skip connection."""
 
-    def __init__(self, decoder: Decoder):
+    def __init__(self, decoder: Decoder, exact: bool = True):
         super().__init__()
-        self.up_blocks = nn.ModuleList(SubpixelUpBlock(block) for block in decoder.up_blocks)
+        self.up_blocks = nn.ModuleList(SubpixelUpBlock(block, exact) for block in decoder.up_blocks)
         self.out_channels = decoder.out_channels
 
     def forward(self, levels: list[torch.Tensor]) -> torch.Tensor:
@@ -235,20 +248,20 @@ class MergedHeads(nn.Module):
         return list(torch.split(self.conv(x), self.sizes, dim=1))
 
 
-def _fuse_blocks(module: nn.Module) -> None:
+def _fuse_blocks(module: nn.Module, exact: bool) -> None:
     """Replace, in place and recursively, every up block by its sub-pixel form and every down
     and residual block by its folded form."""
     for name, child in list(module.named_children()):
         if isinstance(child, UpBlock):
-            setattr(module, name, SubpixelUpBlock(child))
+            setattr(module, name, SubpixelUpBlock(child, exact))
         elif isinstance(child, DownBlock):
-            setattr(module, name, FoldedDownBlock(child))
+            setattr(module, name, FoldedDownBlock(child, exact))
         elif isinstance(child, ResBlock):
-            setattr(module, name, FoldedResBlock(child))
+            setattr(module, name, FoldedResBlock(child, exact))
         elif isinstance(child, Decoder):
-            setattr(module, name, FusedDecoder(child))
+            setattr(module, name, FusedDecoder(child, exact))
         else:
-            _fuse_blocks(child)
+            _fuse_blocks(child, exact)
 
 
 class FusedDenseMotionNetwork(DenseMotionNetwork):
@@ -309,8 +322,26 @@ class FusedGenerator(Generator):
         return image
 
 
-def fuse_for_inference(generator: Generator, defer_subpixel: bool = False) -> Generator:
+def copy_sharing_weights(module: nn.Module) -> nn.Module:
+    """A copy of the module whose parameters and buffers share the original's storage, as
+    gradient-free parameters of their own: the rewrites replace weights, they never write into
+    them, and copying them (180 MB at vox-256) only cost start-up time and fresh memory."""
+    memo: dict[int, object] = {}
+    for parameter in module.parameters():
+        memo[id(parameter)] = nn.Parameter(parameter.detach(), requires_grad=False)
+    for buffer in module.buffers():
+        memo[id(buffer)] = buffer
+    return copy.deepcopy(module, memo)
+
+
+def fuse_for_inference(
+    generator: Generator, defer_subpixel: bool = False, exact: bool = True
+) -> Generator:
     """An inference copy of the generator (same device and dtype, no gradients).
+
+    exact computes the rewritten weights (folded norms, sub-pixel and Winograd kernels) in
+    float64 and rounds them once; without it they are computed in the weights' dtype, for
+    runs that round to bf16 or fp16 anyway (vox-256 CPU start-up about 0.04 s shorter).
 
     defer_subpixel makes each up block's sub-pixel weights on its first sub-pixel call, for
     eager CPU runs, where they are the bulk of the start-up (0.2 s at vox-256) and the bottom
@@ -321,15 +352,15 @@ def fuse_for_inference(generator: Generator, defer_subpixel: bool = False) -> Ge
     every warp, so its rounding would move whole frames (`inference_keypoint_detector` only
     gives it weights reordered once, with the same values).
     """
-    fused = copy.deepcopy(generator.eval())
+    fused = copy_sharing_weights(generator.eval())
     fused.__class__ = FusedGenerator
     dense = fused.dense_motion_network
     dense.__class__ = FusedDenseMotionNetwork
     if dense.occlusion is not None:
         dense.merged_heads = MergedHeads([dense.mask, dense.occlusion])
-    _fuse_blocks(fused)
+    _fuse_blocks(fused, exact)
     if next(fused.parameters()).device.type == "cpu":
-        fused.bottleneck = WinogradBottleneck(fused.bottleneck)
+        fused.bottleneck = WinogradBottleneck(fused.bottleneck, exact)
     if not defer_subpixel:
         for block in fused.modules():
             if isinstance(block, SubpixelUpBlock):
@@ -355,4 +386,4 @@ def inference_keypoint_detector(kp_detector: nn.Module) -> nn.Module:
     with channels-last frames, the bf16 weights are cast and reordered once instead of on
     every call (2% of a vox-256 bf16 frame on 2 cores, the same values).
     """
-    return reorder_convolutions(copy.deepcopy(kp_detector.eval())).requires_grad_(False)
+    return reorder_convolutions(copy_sharing_weights(kp_detector.eval())).requires_grad_(False)

@@ -38,6 +38,12 @@ ONEDNN_AVAILABLE = _onednn_ops_available()
 FLOAT64_SLICE_CHANNELS = 64
 
 
+def weight_work_dtype(weight: torch.Tensor, exact: bool) -> torch.dtype:
+    """The dtype weight rewrites compute in: float64 (rounded once afterwards) when `exact`,
+    else the weight's own."""
+    return torch.float64 if exact else weight.dtype
+
+
 def float64_slices(channels: int) -> list[slice]:
     return [
         slice(start, min(start + FLOAT64_SLICE_CHANNELS, channels))

@@ -30,7 +30,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fomm.model.packed import ONEDNN_AVAILABLE, InferenceConv, float64_slices
+from fomm.model.packed import (
+    ONEDNN_AVAILABLE,
+    InferenceConv,
+    float64_slices,
+    weight_work_dtype,
+)
 
 # F(2, 3): G maps a 3-tap kernel to the 4 transformed taps.
 _G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
@@ -39,17 +44,19 @@ _G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
 _BIAS_POSITION = 5
 
 
-def winograd_weight(weight: torch.Tensor) -> torch.Tensor:
+def winograd_weight(weight: torch.Tensor, exact: bool = True) -> torch.Tensor:
     """(K, C, 3, 3) kernel -> (16, K, C) transformed kernels G w G^T, tile position
-    row-major, computed in float64 and rounded once to the kernel's dtype."""
+    row-major, computed in float64 and rounded once to the kernel's dtype (`exact`), or
+    computed in that dtype."""
     out_channels, in_channels, height, width = weight.shape
     if (height, width) != (3, 3):
         raise ValueError(f"Winograd F(2x2, 3x3) takes 3x3 kernels, not {height}x{width}")
-    g = torch.tensor(_G, dtype=torch.float64, device=weight.device)
+    work_dtype = weight_work_dtype(weight, exact)
+    g = torch.tensor(_G, dtype=work_dtype, device=weight.device)
     tap_matrix = torch.kron(g, g)  # (16, 9): [4a + b, 3i + j] = G[a, i] G[b, j]
     transformed = weight.new_empty((16, out_channels, in_channels))
     for rows in float64_slices(out_channels):
-        kernels = weight.detach()[rows].double().reshape(-1, 9)
+        kernels = weight.detach()[rows].to(work_dtype).reshape(-1, 9)
         transformed[:, rows] = (tap_matrix @ kernels.T).view(16, -1, in_channels)
     return transformed
 
@@ -71,9 +78,9 @@ def interior(bordered: torch.Tensor) -> torch.Tensor:
 class WinogradConv3x3(nn.Module):
     """A 3x3, stride 1, padding 1 convolution on NHWC tensors with a zero border."""
 
-    def __init__(self, conv: InferenceConv):
+    def __init__(self, conv: InferenceConv, exact: bool = True):
         super().__init__()
-        transformed = winograd_weight(conv.weight)
+        transformed = winograd_weight(conv.weight, exact)
         out_channels, in_channels = transformed.shape[1:]
         bias = conv.bias if conv.bias is not None else conv.weight.new_zeros(out_channels)
         self.products = nn.ModuleList(
@@ -132,14 +139,12 @@ def _a_transform(
     terms: list[torch.Tensor], even: torch.Tensor, odd: torch.Tensor, accumulate: bool = False
 ) -> None:
     """A^T along one axis: even = t0 + t1 + t2, odd = t1 - t2 - t3 (added to when accumulate).
-    Terms in bfloat16 are summed in the outputs' dtype."""
+    The outputs take the terms' dtype: mixed-dtype in-place sums on strided views ran 3-4x
+    slower than the whole transform in one dtype (`WinogradResBlock`)."""
     t0, t1, t2, t3 = terms
     if accumulate:
         even.add_(t0).add_(t1).add_(t2)
         odd.add_(t1).sub_(t2).sub_(t3)
-    elif t0.dtype != even.dtype:  # (an out= sum would round to the terms' dtype first)
-        even.copy_(t0).add_(t1).add_(t2)
-        odd.copy_(t1).sub_(t2).sub_(t3)
     else:
         torch.add(t0, t1, out=even).add_(t2)
         torch.sub(t1, t2, out=odd).sub_(t3)
@@ -148,7 +153,7 @@ def _a_transform(
 class WinogradResBlock(nn.Module):
     """A folded residual block (`fomm.model.fused.FoldedResBlock`) on NHWC tensors."""
 
-    def __init__(self, block: nn.Module):
+    def __init__(self, block: nn.Module, exact: bool = True):
         super().__init__()
         norm = block.norm1
         scale = norm.weight.detach().double() / torch.sqrt(norm.running_var.double() + norm.eps)
@@ -156,35 +161,49 @@ class WinogradResBlock(nn.Module):
         dtype = norm.weight.dtype
         self.register_buffer("scale", scale.to(dtype))
         self.register_buffer("shift", shift.to(dtype))
-        self.conv1 = WinogradConv3x3(block.conv1)
-        self.conv2 = WinogradConv3x3(block.conv2)
+        self.conv1 = WinogradConv3x3(block.conv1, exact)
+        self.conv2 = WinogradConv3x3(block.conv2, exact)
 
-    def forward(self, stream: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -> None:
+    def forward(
+        self,
+        stream: torch.Tensor,
+        first: torch.Tensor,
+        second: torch.Tensor,
+        residual: torch.Tensor | None = None,
+    ) -> None:
         """stream (N, H, W, C) += block(stream); `first` and `second` are zero-bordered
-        (N, H+2, W+2, C) scratch buffers."""
+        (N, H+2, W+2, C) scratch buffers of the activations' dtype. When that is not the
+        stream's, `residual` (N, H, W, C) of the activations' dtype takes the second
+        convolution's output before it is added to the stream."""
         activated = interior(first)
         torch.addcmul(self.shift, stream, self.scale, out=activated)
         activated.clamp_min_(0)
         hidden = interior(second)
         self.conv1(first, hidden)
         hidden.clamp_min_(0)
-        self.conv2(second, stream, accumulate=True)
+        if residual is None:
+            self.conv2(second, stream, accumulate=True)
+        else:
+            self.conv2(second, residual)
+            stream.add_(residual)
 
 
 class WinogradBottleneck(nn.Module):
     """The residual blocks of the generator's bottleneck, by Winograd on a CPU.
 
     In float32 the residual stream, the transforms and the products are float32. Under
-    bfloat16 autocast the stream stays float32 and the activations, their transforms and the
-    products are bfloat16 (as autocast's convolutions would take them), which halves the
-    transforms' memory traffic: vox-256 frames 42.7 dB from float32 against 45.6 dB with the
-    direct bf16 convolutions, at 1.15x their speed.
+    bfloat16 autocast the stream stays float32 and the activations, their transforms, the
+    products and each block's output are bfloat16 (as autocast's convolutions would give
+    them), which halves the transforms' memory traffic: vox-256 frames 42-43 dB from
+    float32 against 45.6 dB with the direct bf16 convolutions, at 1.2x their speed. (Summing
+    the block outputs into the stream in float32 gave the same PSNR, but its mixed-dtype
+    sums on strided views made the bottleneck 3% slower.)
     """
 
-    def __init__(self, blocks: nn.Sequential):
+    def __init__(self, blocks: nn.Sequential, exact: bool = True):
         super().__init__()
         self.blocks = blocks
-        self.winograd = nn.ModuleList(WinogradResBlock(block) for block in blocks)
+        self.winograd = nn.ModuleList(WinogradResBlock(block, exact) for block in blocks)
 
     def applies(self, x: torch.Tensor) -> bool:
         return (
@@ -214,8 +233,10 @@ class WinogradBottleneck(nn.Module):
         stream = torch.empty((batch, height, width, channels), dtype=torch.float32)
         stream.copy_(x.permute(0, 2, 3, 1))
         shape = (batch, height, width, channels)
-        first = bordered_empty(*shape, self.work_dtype(), x.device)
-        second = bordered_empty(*shape, self.work_dtype(), x.device)
+        work_dtype = self.work_dtype()
+        first = bordered_empty(*shape, work_dtype, x.device)
+        second = bordered_empty(*shape, work_dtype, x.device)
+        residual = None if work_dtype == stream.dtype else stream.new_empty(shape, dtype=work_dtype)
         for block in self.winograd:
-            block(stream, first, second)
+            block(stream, first, second, residual)
         return stream.permute(0, 3, 1, 2).to(x.dtype)
