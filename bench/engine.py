@@ -12,7 +12,7 @@ animate, encode) at 32 and 128 driving frames, each in its own subprocess. Print
 against the targets. The naive loop and the engine configurations are timed chunk by chunk
 in turn, so that on a shared machine they all see the same background load.
 
-    .venv/bin/python bench/engine.py                 # CPU, 16 frames timed (about 4 min)
+    .venv/bin/python bench/engine.py                 # CPU, 16 frames timed 3 times (about 4 min)
     .venv/bin/python bench/engine.py --plain         # also fp32 without the fused networks
     .venv/bin/python bench/engine.py --sequential    # quiet machine: configs timed one after another
 
@@ -264,6 +264,13 @@ def main() -> int:
     parser.add_argument("--rss-precision", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--skip-naive", action="store_true", help="only time the engine")
     parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="time everything this many times (fresh animators each), report the median run's"
+        " ratios and their range (default 3: a shared machine's load moves one run by 5-15%%)",
+    )
+    parser.add_argument(
         "--sequential",
         action="store_true",
         help="time each configuration over all frames in turn (a quiet machine), not "
@@ -289,9 +296,20 @@ def main() -> int:
         configs += [("fp32", b, False) for b in args.batch_sizes]
     naive_model = None if args.skip_naive else load(state_dicts)
     engine_model = load(state_dicts, args.device)
-    seconds, startup, results = interleaved_timing(
-        naive_model, engine_model, source, driving, configs, args.device, args.sequential
-    )
+    # each repeat times everything afresh (start-ups included), interleaved; the ratios are
+    # paired within a repeat, and the median repeat is reported with the range
+    repeats = []
+    for repeat in range(args.repeats):
+        repeats.append(
+            interleaved_timing(
+                naive_model, engine_model, source, driving, configs, args.device, args.sequential
+            )
+        )
+        if args.repeats > 1:
+            print(f"  repeat {repeat + 1} of {args.repeats} timed", flush=True)
+    results = repeats[0][2]
+    seconds = {name: float(np.median([r[0][name] for r in repeats])) for name in repeats[0][0]}
+    startup = {config: float(np.median([r[1][config] for r in repeats])) for config in configs}
     truth = None
     if not args.no_float64:
         started = time.perf_counter()
@@ -312,8 +330,13 @@ def main() -> int:
         found = {"fps": args.frames / seconds[config], "startup": startup[config]}
         steady_seconds = seconds[config] - startup[config]
         if naive is not None:
-            found["ratio"] = seconds["naive"] / seconds[config]
-            found["steady_ratio"] = seconds["naive"] / steady_seconds
+            ratios = [r[0]["naive"] / r[0][config] for r in repeats]
+            steady = [r[0]["naive"] / (r[0][config] - r[1][config]) for r in repeats]
+            found["ratio"], found["steady_ratio"] = (
+                float(np.median(ratios)),
+                float(np.median(steady)),
+            )
+            found["ratio_range"] = (min(ratios), max(ratios))
             found["diff"] = float(np.abs(frames - naive).max())
         if truth is not None:
             found["float64_error"] = float(np.abs(frames - truth).max())
@@ -325,7 +348,11 @@ def main() -> int:
             f" ({args.frames / steady_seconds:.2f} after its {found['startup']:.2f} s start-up)"
         )
         if "ratio" in found:
-            line += f", {found['ratio']:5.2f}x naive, max|diff| vs naive {found['diff']:.2e}"
+            low, high = found["ratio_range"]
+            spread = f" (runs {low:.2f}-{high:.2f})" if len(repeats) > 1 else ""
+            line += (
+                f", {found['ratio']:5.2f}x naive{spread}, max|diff| vs naive {found['diff']:.2e}"
+            )
         if "float64_error" in found:
             line += f", vs float64 {found['float64_error']:.2e}"
         if "psnr" in found:
@@ -341,6 +368,7 @@ def main() -> int:
         "\nratios (targets: fp32 >= 1.7x with max|diff| <= 1e-5; bf16 >= 3.5x with PSNR >= 40 dB"
         " vs fp32; RSS(128)/RSS(32) < 1.1); the verdict counts the engine's start-up (source"
         " encoding, network rewrite), the bracketed ratio leaves it out"
+        + (f"; speeds are the median of {len(repeats)} runs" if len(repeats) > 1 else "")
     )
     if naive is not None:
         for config, found in metrics.items():
