@@ -341,7 +341,7 @@ def fuse_for_inference(
 
     exact computes the rewritten weights (folded norms, sub-pixel and Winograd kernels) in
     float64 and rounds them once; without it they are computed in the weights' dtype, for
-    runs that round to bf16 or fp16 anyway (vox-256 CPU start-up about 0.04 s shorter).
+    runs that round to bf16 or fp16 anyway (vox-256 CPU start-up about 0.03 s shorter).
 
     defer_subpixel makes each up block's sub-pixel weights on its first sub-pixel call, for
     eager CPU runs, where they are the bulk of the start-up (0.2 s at vox-256) and the bottom
