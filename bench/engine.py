@@ -291,6 +291,14 @@ def main() -> int:
     source, driving = smooth_clip(args.frames)
     print(f"vox-256, {args.frames} driving frames at 256x256")
 
+    from fomm.engine.precision import cpu_has_native_bf16
+
+    if args.device == "cpu" and not cpu_has_native_bf16():
+        # the engine would run these as fp32 (fomm.engine.precision): nothing bf16 to time
+        print("bf16 left out: this CPU has no bf16 arithmetic (AVX512-BF16 or AMX)")
+        args.precisions = [p for p in args.precisions if p != "bf16"]
+        if args.rss_precision == "bf16":
+            args.rss_precision = "fp32"
     configs = [(p, b, True) for p in args.precisions for b in args.batch_sizes]
     if args.plain:
         configs += [("fp32", b, False) for b in args.batch_sizes]

@@ -25,6 +25,17 @@ def shared_dir() -> Path:
     return SHARED
 
 
+def pytest_collection_modifyitems(config, items):
+    from fomm.engine.precision import cpu_has_native_bf16
+
+    if cpu_has_native_bf16():
+        return
+    skip = pytest.mark.skip(reason="this CPU has no bf16 arithmetic (AVX512-BF16 or AMX)")
+    for item in items:
+        if "bf16_cpu" in item.keywords:
+            item.add_marker(skip)
+
+
 def run_fomm(
     *args: str, cwd: str | os.PathLike | None = None, timeout: float = 600, env: dict | None = None
 ) -> subprocess.CompletedProcess:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from fomm.engine import precision as engine_precision
 from fomm.engine.animate import AnimationOptions, Animator, animate_arrays
 from fomm.errors import FommError
 from fomm.model.kinematics import normalize_kp
@@ -92,6 +93,7 @@ def test_best_frame_out_of_range(tiny_model, clip):
         )
 
 
+@pytest.mark.bf16_cpu
 def test_bf16_close_to_fp32(tiny_model, clip):
     source, driving = clip
     exact = np.stack(
@@ -108,7 +110,20 @@ def test_bf16_close_to_fp32(tiny_model, clip):
     assert 0 < mse and 10 * np.log10(1 / mse) > 30
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("has_bf16", [False, pytest.param(True, marks=pytest.mark.bf16_cpu)])
+def test_bf16_runs_on_cpus_with_bf16_arithmetic_and_as_fp32_elsewhere(
+    tiny_model, clip, has_bf16, monkeypatch
+):
+    monkeypatch.setattr(engine_precision, "cpu_has_native_bf16", lambda: has_bf16)
+    source, driving = clip
+    animator = Animator(tiny_model, source, AnimationOptions(device="cpu", precision="bf16"))
+    assert animator.precision == ("bf16" if has_bf16 else "fp32")
+    frames = animator.animate(driving[:3])
+    exact = Animator(tiny_model, source, AnimationOptions(device="cpu")).animate(driving[:3])
+    assert np.array_equal(frames, exact) != has_bf16
+
+
+@pytest.mark.parametrize("precision", ["fp32", pytest.param("bf16", marks=pytest.mark.bf16_cpu)])
 def test_a_dropped_animator_frees_its_networks_without_the_garbage_collector(
     tiny_model, clip, precision
 ):

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from fomm.cli import main as fomm_main
+from fomm.engine import precision as engine_precision
 from fomm.media.video import probe
 
 
@@ -307,3 +308,18 @@ def test_fp16_on_cpu_is_refused(media, tiny_kit, tmp_path, capsys):
         capsys,
     )  # fmt: skip
     assert code == 2 and "fp16 needs CUDA" in err and not output.exists()
+
+
+def test_bf16_on_a_cpu_without_bf16_arithmetic_warns_and_runs_fp32(
+    media, tiny_kit, tmp_path, capsys, caplog, monkeypatch
+):
+    monkeypatch.setattr(engine_precision, "cpu_has_native_bf16", lambda: False)
+    output = tmp_path / "bf16.mp4"
+    code, err = run_in_process(
+        [media["source"], media["driving"], "-o", output, *model_args(tiny_kit),
+         "--device", "cpu", "--precision", "bf16"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "no bf16 arithmetic" in caplog.text + err and "running fp32" in caplog.text + err
+    assert probe(output).frame_count == 10

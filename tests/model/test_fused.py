@@ -180,7 +180,7 @@ def test_fused_weights_stay_on_the_generators_device(make_tiny_config):
     assert isinstance(fuse_for_inference(on_cpu.eval()).bottleneck, WinogradBottleneck)
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", ["fp32", pytest.param("bf16", marks=pytest.mark.bf16_cpu)])
 @torch.no_grad()
 def test_inference_keypoint_detector_gives_the_same_keypoints(make_tiny_config, precision):
     torch.manual_seed(0)
@@ -332,6 +332,7 @@ def test_bottleneck_in_float32_is_as_close_to_float64_as_the_direct_convolutions
 
 
 @needs_onednn
+@pytest.mark.bf16_cpu
 @torch.no_grad()
 def test_bottleneck_under_bf16_autocast_stays_near_float32():
     stack = residual_stack(32, 2, seed=3)

@@ -78,6 +78,7 @@ def test_other_inputs_run_conv2d():
 
 
 @needs_onednn
+@pytest.mark.bf16_cpu
 @pytest.mark.parametrize("shape", SHAPES)
 @torch.inference_mode()
 def test_under_bf16_autocast_it_gives_autocasts_values(shape):

@@ -31,8 +31,9 @@ def add_animation_arguments(parser: argparse.ArgumentParser) -> None:
         "--precision",
         choices=["fp32", "fp16", "bf16"],
         default="fp32",
-        help="fp32 (default) gives the original's frames; bf16 (CPU/CUDA) and fp16 (CUDA) "
-        "use autocast, faster and slightly different",
+        help="fp32 (default) gives the original's frames; bf16 (CUDA, or a CPU with "
+        "AVX512-BF16/AMX; other CPUs run fp32) and fp16 (CUDA) use autocast, faster and "
+        "slightly different",
     )
     parser.add_argument(
         "--align-corners",

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from fomm.engine.cpu_memory import keep_freed_memory
+from fomm.engine.precision import Precision, autocast_context, resolve_precision
 from fomm.errors import FommError, InputError
 from fomm.media import ffmpeg_args
 from fomm.model.checkpoint import LoadedModel
@@ -48,8 +49,6 @@ from fomm.model.kinematics import (
 )
 
 log = logging.getLogger("fomm")
-
-Precision = Literal["fp32", "fp16", "bf16"]
 
 
 @dataclass(frozen=True)
@@ -93,18 +92,6 @@ def resolve_device(name: str) -> torch.device:
 
 def default_batch_size(device: torch.device) -> int:
     return 32 if device.type == "cuda" else 4
-
-
-def autocast_context(
-    device: torch.device, precision: Precision
-) -> contextlib.AbstractContextManager:
-    """fp32: nothing (exact); fp16/bf16: autocast on the device."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    if precision == "fp16" and device.type == "cpu":
-        raise FommError("--precision fp16 needs CUDA; use bf16 on a CPU")
-    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def normalised_shape(values: np.ndarray) -> np.ndarray:
@@ -156,6 +143,8 @@ class Animator:
         self.model = model
         self.options = options
         self.device = resolve_device(options.device)
+        # what runs: bf16 asked on a CPU without bf16 arithmetic runs fp32 (fomm.engine.precision)
+        self.precision = resolve_precision(self.device, options.precision)
         self.batch_size = options.batch_size or default_batch_size(self.device)
         if self.batch_size < 1:
             raise FommError(f"batch size must be at least 1, not {self.batch_size}")
@@ -169,13 +158,13 @@ class Animator:
         if options.fused:
             defer = self.device.type == "cpu" and not options.compile
             self.generator = fuse_for_inference(
-                model.generator, defer_subpixel=defer, exact=options.precision == "fp32"
+                model.generator, defer_subpixel=defer, exact=self.precision == "fp32"
             )
             self.kp_detector = inference_keypoint_detector(model.kp_detector)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = options.cudnn_benchmark
             # fp32 means the reference's arithmetic: no TF32 convolutions or matmuls
-            exact = options.precision == "fp32"
+            exact = self.precision == "fp32"
             torch.backends.cudnn.allow_tf32 = not exact
             torch.backends.cuda.matmul.allow_tf32 = not exact
         # --compile makes `predict` one graph (on CUDA "reduce-overhead": one CUDA graph per
@@ -192,7 +181,7 @@ class Animator:
         # convolutions round ~3x further from float64 (and are no faster on a CPU). At
         # fp16/bf16 channels-last is faster (tensor cores; oneDNN's bf16 kernels: vox-256 11 ms
         # against 14 ms a frame on 2 CPU cores).
-        self.detector_channels_last = options.channels_last and options.precision != "fp32"
+        self.detector_channels_last = options.channels_last and self.precision != "fp32"
         with self.inference():
             self.kp_source = self._kept_kp(self.detect(self.source))
             self.source_features = self.generator.encode_source(self.source)
@@ -203,7 +192,7 @@ class Animator:
     def inference(self) -> contextlib.ExitStack:
         stack = contextlib.ExitStack()
         stack.enter_context(torch.inference_mode())
-        stack.enter_context(autocast_context(self.device, self.options.precision))
+        stack.enter_context(autocast_context(self.device, self.precision))
         return stack
 
     def detect(self, frames: torch.Tensor) -> Keypoints:
