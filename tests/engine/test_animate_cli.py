@@ -300,13 +300,17 @@ def test_cuda_fp16_animate(media, tiny_kit, tmp_path, capsys):
     assert probe(output).frame_count == 10
 
 
-def test_fp16_on_cpu_is_refused(media, tiny_kit, tmp_path, capsys):
-    output = tmp_path / "cpu16.mp4"
-    code, err = run_in_process(
-        [media["source"], media["driving"], "-o", output, *model_args(tiny_kit),
-         "--device", "cpu", "--precision", "fp16"],
+def animate_on_cpu(media, kit, output, precision, capsys):
+    return run_in_process(
+        [media["source"], media["driving"], "-o", output, *model_args(kit),
+         "--device", "cpu", "--precision", precision],
         capsys,
     )  # fmt: skip
+
+
+def test_fp16_on_cpu_is_refused(media, tiny_kit, tmp_path, capsys):
+    output = tmp_path / "cpu16.mp4"
+    code, err = animate_on_cpu(media, tiny_kit, output, "fp16", capsys)
     assert code == 2 and "fp16 needs CUDA" in err and not output.exists()
 
 
@@ -315,11 +319,7 @@ def test_bf16_on_a_cpu_without_bf16_arithmetic_warns_and_runs_fp32(
 ):
     monkeypatch.setattr(engine_precision, "cpu_has_native_bf16", lambda: False)
     output = tmp_path / "bf16.mp4"
-    code, err = run_in_process(
-        [media["source"], media["driving"], "-o", output, *model_args(tiny_kit),
-         "--device", "cpu", "--precision", "bf16"],
-        capsys,
-    )  # fmt: skip
+    code, err = animate_on_cpu(media, tiny_kit, output, "bf16", capsys)
     assert code == 0, err
     assert "no bf16 arithmetic" in caplog.text + err and "running fp32" in caplog.text + err
     assert probe(output).frame_count == 10
