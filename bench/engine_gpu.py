@@ -15,7 +15,8 @@ Weights are rebuilt by the conformance kit's make_checkpoint.py (random, vox-256
    in frames/s and its start-up time: first in fresh processes (the CLI itself, then with
    cuDNN's algorithm search on and off), then in this warm process with x264 `medium` and
    `veryfast` (the default on a GPU), eager and compiled, and with the search on, next to
-   ffmpeg's own decode and decode + encode speeds on the same clip.
+   ffmpeg's own decode and decode + encode speeds on the same clip. Then a 1280x720 clip of
+   the same length, whose frames are resized to 256x256 on the GPU.
 Targets printed last: model >= 4,000 frames/s at fp16, whole animate >= 1,000 frames/s.
 
     python bench/engine_gpu.py                        # everything (about 4 min on an H200)
@@ -116,11 +117,7 @@ def prepare_clip(state_dicts, frames: int, folder: Path) -> dict:
     ffmpeg's own decode and decode+encode speeds on that clip (frames/s)."""
     from fomm.media.image import write_image
 
-    clip = folder / "driving.mp4"
-    ffmpeg(
-        "-f", "lavfi", "-i", f"testsrc2=size=256x256:rate=25:duration={frames / 25}",
-        "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip),
-    )  # fmt: skip
+    clip = write_test_clip(folder / "driving.mp4", frames, "256x256")
     source, _ = smooth_clip(1)
     write_image(folder / "source.png", (source * 255).round().astype(np.uint8))
     torch.save(state_dicts, folder / "vox.pth")
@@ -135,10 +132,32 @@ def prepare_clip(state_dicts, frames: int, folder: Path) -> dict:
     return speeds
 
 
+def write_test_clip(clip: Path, frames: int, size: str) -> Path:
+    ffmpeg(
+        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={frames / 25}",
+        "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip),
+    )  # fmt: skip
+    return clip
+
+
+def prepare_720p_clip(frames: int, folder: Path) -> float:
+    """A `frames`-long 1280x720 clip in `folder` (driving frames the GPU resizes to 256x256)
+    and ffmpeg's own decode speed on it (frames/s)."""
+    clip = write_test_clip(folder / "driving_720p.mp4", frames, "1280x720")
+    return frames / ffmpeg("-i", str(clip), "-f", "rawvideo", "-pix_fmt", "rgb24", os.devnull)
+
+
 def end_to_end(
-    folder: Path, precision, batch, compile_, device="cuda", preset="medium", cudnn_benchmark=False
+    folder: Path,
+    precision,
+    batch,
+    compile_,
+    device="cuda",
+    preset="medium",
+    cudnn_benchmark=False,
+    clip="driving.mp4",
 ) -> dict:
-    """Frames/s of `animate_file` on the clip `prepare_clip` made."""
+    """Frames/s of `animate_file` on a clip `prepare_clip` or `prepare_720p_clip` made."""
     from fomm.engine.animate import animate_file
     from fomm.model.checkpoint import load_model
 
@@ -148,7 +167,7 @@ def end_to_end(
         cudnn_benchmark=cudnn_benchmark,
     )
     report = animate_file(
-        model, folder / "source.png", folder / "driving.mp4", folder / "out.mp4", options,
+        model, folder / "source.png", folder / clip, folder / "out.mp4", options,
         audio=False, preset=preset,
     )  # fmt: skip
     return {
@@ -316,6 +335,21 @@ def main() -> int:
                     )
             except Exception as error:  # noqa: BLE001 - report and go on
                 print(f"  cold runs FAILED: {error!r:.300}")
+        if not args.no_animate:
+            # driving frames of another size: decoded, sent as uint8 and resized on the GPU
+            try:
+                decode = prepare_720p_clip(args.animate_frames, folder)
+                print(f"  ffmpeg alone decodes the 1280x720 clip at {decode:.0f} frames/s")
+                found = end_to_end(
+                    folder, half, 64, False, device.type, "veryfast", clip="driving_720p.mp4"
+                )
+                print(
+                    f"  fomm animate {found['frames']} frames of 1280x720 driving, {half} batch 64,"
+                    f" x264 veryfast: {found['fps']:.0f} frames/s ({found['seconds']:.2f} s)",
+                    flush=True,
+                )
+            except Exception as error:  # noqa: BLE001 - report and go on
+                print(f"  fomm animate of the 1280x720 clip: FAILED {error!r:.300}")
         for compile_, preset, search in variants if not args.no_animate else []:
             name = f"{half} batch 64{' compiled' if compile_ else ''}, x264 {preset}"
             name += ", cuDNN search on" if search else ""

@@ -49,12 +49,14 @@ def test_uint8_frames_on_cuda_give_the_cpu_floats():
     assert torch.equal(on_cuda, frames_to_tensor(floats, torch.device("cpu"), True))
 
 
-def test_only_model_size_rgb_uint8_frames_stay_uint8():
+def test_only_model_size_or_device_resized_uint8_frames_stay_uint8():
     frame = every_value_frames(1)[0]
     assert frame_for_model(frame, (64, 64)) is frame
     smaller = frame_for_model(frame, (32, 32))
     assert smaller.dtype == np.float32
     np.testing.assert_array_equal(smaller, resize_for_model(frame, (32, 32)))
+    # unless the device resizes them (a GPU's default)
+    assert frame_for_model(frame, (32, 32), keep_uint8=True) is frame
     as_float = frame.astype(np.float32) / 255
     assert frame_for_model(as_float, (64, 64)).dtype == np.float32
     kept = list(batched([frame] * 5, 2))
@@ -80,7 +82,10 @@ def test_model_size_clip_is_decoded_as_uint8_and_animated(tiny_model, media, tmp
     clip = tmp_path / "model-size.mp4"
     with VideoWriter(clip, 10) as writer:
         writer.write(frames)
-    decoded = list(animate._driving_frames(clip, (64, 64)))
+    animator = Animator(
+        tiny_model, resize_for_model(frames[0], (64, 64)), AnimationOptions(device="cpu")
+    )
+    decoded = list(animate._driving_frames(clip, animator))
     assert len(decoded) == 6 and all(frame.dtype == np.uint8 for frame in decoded)
     out = tmp_path / "out.mp4"
     report = animate_file(

@@ -14,9 +14,9 @@ def test_frames_in_flight_are_bounded(tiny_model, media, tmp_path, monkeypatch):
     total = 60
     counts = {"decoded": 0, "written": 0, "most_in_flight": 0}
 
-    def fake_frames(path, size, stop_after=None):
+    def fake_frames(path, animator, stop_after=None):
         rng = np.random.default_rng(0)
-        base = rng.uniform(0, 1, (*size, 3)).astype(np.float32)
+        base = rng.uniform(0, 1, (*animator.frame_size, 3)).astype(np.float32)
         for index in range(total if stop_after is None else min(total, stop_after)):
             counts["decoded"] += 1
             yield np.roll(base, index, axis=0)
@@ -43,11 +43,11 @@ def test_frames_in_flight_are_bounded(tiny_model, media, tmp_path, monkeypatch):
 
 
 def test_failure_mid_stream_leaves_no_file(tiny_model, media, tmp_path, monkeypatch):
-    def failing_frames(path, size, stop_after=None):
+    def failing_frames(path, animator, stop_after=None):
         for index in range(6):
             if index == 4:
                 raise OSError("disk went away")
-            yield np.zeros((*size, 3), np.float32)
+            yield np.zeros((*animator.frame_size, 3), np.float32)
 
     monkeypatch.setattr(animate, "_driving_frames", failing_frames)
     output = tmp_path / "out" / "broken.mp4"

@@ -57,3 +57,46 @@ def test_same_size_frames_equal_the_resize_path_for_every_value():
     assert np.array_equal(shortcut, through_skimage)
     # a different size still goes through the resize
     assert resize_for_model(frame, (8, 8)).shape == (8, 8, 3)
+
+
+@pytest.mark.parametrize(
+    "in_shape, out_shape",
+    [
+        ((240, 320), (256, 256)),  # the kit's frames: one axis grows, one shrinks
+        ((720, 1280), (256, 256)),
+        ((100, 80), (256, 256)),
+        ((333, 257), (256, 256)),
+        ((7, 3), (2, 2)),
+        ((1, 5), (4, 3)),
+        ((30, 500), (64, 48)),
+    ],
+)
+def test_axis_resampling_maps_are_skimage_resize(in_shape, out_shape):
+    from skimage.transform import resize
+
+    from fomm.media.resize import axis_resampling
+
+    rng = np.random.default_rng(sum(in_shape))
+    image = rng.uniform(0, 1, (*in_shape, 3))
+    rows = axis_resampling(in_shape[0], out_shape[0])
+    columns = axis_resampling(in_shape[1], out_shape[1])
+    along_rows = np.einsum("ot,otwc->owc", rows.weights, image[rows.indices])
+    ours = np.einsum("pt,hptc->hpc", columns.weights, along_rows[:, columns.indices])
+    expected = resize(image, out_shape)
+    np.testing.assert_allclose(
+        np.clip(ours, image.min(), image.max()), expected, rtol=0, atol=1e-12
+    )
+    # each output is a weighted mean: a flat picture stays flat
+    np.testing.assert_allclose(rows.weights.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(columns.weights.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+
+
+def test_axis_resampling_is_banded():
+    from fomm.media.resize import axis_resampling
+
+    # 720 -> 256: sigma 0.91, a 9-tap Gaussian widened by the interpolation's 2 taps
+    assert axis_resampling(720, 256).taps <= 11
+    # growing: linear interpolation only
+    assert axis_resampling(100, 256).taps == 2
+    with pytest.raises(ValueError):
+        axis_resampling(0, 4)

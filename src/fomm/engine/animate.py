@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from fomm.engine.cpu_memory import keep_freed_memory
+from fomm.engine.frame_resize import resize_frames
 from fomm.engine.precision import Precision, autocast_context, resolve_precision
 from fomm.errors import FommError, InputError
 from fomm.media import ffmpeg_args
@@ -78,6 +79,9 @@ class AnimationOptions:
     queue_batches: int = 2
     # written frame size (H, W); None: the model's frame size (the original demo's frames)
     output_size: tuple[int, int] | None = None
+    # driving frames of another size than the model's resized on the animating device (same
+    # floats as skimage's resize); None: on a GPU, while on a CPU the decoder thread resizes
+    device_resize: bool | None = None
     # transparent source pixels: blended over this colour, or None to drop alpha as the demo does
     source_background: tuple[int, int, int] | None = (255, 255, 255)
 
@@ -116,10 +120,16 @@ def uint8_to_unit(frames: torch.Tensor) -> torch.Tensor:
     return table[frames.int()]
 
 
-def frames_to_tensor(frames: np.ndarray, device: torch.device, channels_last: bool) -> torch.Tensor:
-    """(B,H,W,3) float32 in [0,1], or uint8 frames of the model's size, -> (B,3,H,W) float32
-    on the device. uint8 frames cross to the device at a quarter of the bytes and become
-    floats there.
+def frames_to_tensor(
+    frames: np.ndarray,
+    device: torch.device,
+    channels_last: bool,
+    size: tuple[int, int] | None = None,
+) -> torch.Tensor:
+    """(B,H,W,3) float32 in [0,1], or uint8 frames, -> (B,3,H,W) float32 on the device.
+    uint8 frames cross to the device at a quarter of the bytes and become floats there; when
+    `size` (h, w) is given and they have another, they are resized there too, to the floats
+    `resize_for_model` gives (`fomm.engine.frame_resize`).
 
     channels_last keeps the NHWC layout under the NCHW view, as the original demo's
     `torch.tensor(frames).permute(...)` does; the generator's convolutions run faster on it.
@@ -130,6 +140,9 @@ def frames_to_tensor(frames: np.ndarray, device: torch.device, channels_last: bo
     if device.type == "cuda":
         tensor = tensor.pin_memory()
     tensor = tensor.to(device, non_blocking=True)
+    if is_uint8 and size is not None and tuple(tensor.shape[1:3]) != tuple(size):
+        resized = resize_frames(tensor, size)
+        return resized.contiguous(memory_format=torch.channels_last) if channels_last else resized
     if is_uint8:
         tensor = uint8_to_unit(tensor)
     tensor = tensor.permute(0, 3, 1, 2)
@@ -175,6 +188,13 @@ class Animator:
         if options.compile:
             mode = "reduce-overhead" if self.device.type == "cuda" else None
             self._compiled_predict = torch.compile(self._predict, mode=mode)
+        self.frame_size = (source.shape[0], source.shape[1])
+        # On a GPU, driving frames of another size are resized there: the decoder thread's
+        # resize of a 720p frame takes 20 ms, 50 frames/s. On a CPU that thread resizes them
+        # beside the animation (torch's resize is no faster there).
+        self.resizes_frames = (
+            self.device.type == "cuda" if options.device_resize is None else options.device_resize
+        )
         self.source = frames_to_tensor(source[None], self.device, options.channels_last)
         # At fp32 the keypoint detector runs on contiguous frames: its spatial softmax turns
         # feature rounding into keypoint moves that shift whole frames, and its channels-last
@@ -220,7 +240,7 @@ class Animator:
     def keypoints(self, frames: np.ndarray) -> Keypoints:
         """Keypoints of (B,H,W,3) frames."""
         with self.inference():
-            batch = frames_to_tensor(frames, self.device, self.options.channels_last)
+            batch = self._frames_tensor(frames)
             return self._float_kp(self.detect(batch))
 
     def set_initial(self, kp_initial: Keypoints) -> None:
@@ -272,7 +292,10 @@ class Animator:
         if self.device.type == "cuda" and 0 < len(frames) < self.batch_size:
             padding = np.repeat(frames[-1:], self.batch_size - len(frames), axis=0)
             frames = np.concatenate([frames, padding])
-        return frames_to_tensor(frames, self.device, self.options.channels_last)
+        return self._frames_tensor(frames)
+
+    def _frames_tensor(self, frames: np.ndarray) -> torch.Tensor:
+        return frames_to_tensor(frames, self.device, self.options.channels_last, self.frame_size)
 
     def animate(self, frames: np.ndarray) -> np.ndarray:
         """(B,H,W,3) frames (see `frames_to_tensor`) -> (B,H,W,3) float32 predictions."""
@@ -414,26 +437,33 @@ def _read_source(
     return resize_for_model(picture, size)
 
 
-def frame_for_model(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def frame_for_model(
+    frame: np.ndarray, size: tuple[int, int], keep_uint8: bool = False
+) -> np.ndarray:
     """A decoded RGB uint8 frame as the networks take it: kept as uint8 when it already has
     the model's size (`frames_to_tensor` turns it into the same floats `resize_for_model`
-    gives), else resized to float32 by `resize_for_model`."""
-    from fomm.media.resize import resize_for_model
+    gives) or when the device resizes it (`keep_uint8`), else resized to those floats here
+    (`resize_frame`)."""
+    from fomm.media.resize import resize_for_model, resize_frame
 
-    if frame.dtype == np.uint8 and frame.shape == (size[0], size[1], 3):
-        return frame
+    if frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3:
+        if keep_uint8 or frame.shape[:2] == (size[0], size[1]):
+            return frame
+        return resize_frame(frame, size)
     return resize_for_model(frame, size)
 
 
-def _driving_frames(path: Path, size: tuple[int, int], stop_after: int | None = None):
-    """Driving frames ready for `frames_to_tensor`, streamed."""
+def _driving_frames(
+    path: Path, animator: Animator, stop_after: int | None = None
+) -> Iterator[np.ndarray]:
+    """The driving video's frames ready for `animator`, streamed."""
     from fomm.media.video import VideoReader
 
     with VideoReader(path) as reader:
         for index, frame in enumerate(reader):
             if stop_after is not None and index >= stop_after:
                 break
-            yield frame_for_model(frame, size)
+            yield frame_for_model(frame, animator.frame_size, animator.resizes_frames)
 
 
 def _progress(total: int | None, description: str):
@@ -450,7 +480,7 @@ def _progress(total: int | None, description: str):
 
 
 def find_initial_frame(
-    animator: Animator, driving_path: Path, size: tuple[int, int], options: AnimationOptions
+    animator: Animator, driving_path: Path, options: AnimationOptions
 ) -> tuple[int, int]:
     """(index, frames read) of the initial frame; sets the animator's initial keypoints."""
     if options.best_frame is not None:
@@ -458,7 +488,7 @@ def find_initial_frame(
         if index < 0:
             raise InputError(driving_path, f"best frame {index} is out of range (negative)")
         seen = 0
-        for frame in _driving_frames(driving_path, size, stop_after=index + 1):
+        for frame in _driving_frames(driving_path, animator, stop_after=index + 1):
             seen += 1
             if seen == index + 1:
                 animator.set_initial(animator.keypoints(frame[None]))
@@ -469,7 +499,7 @@ def find_initial_frame(
         )
     best_index, best_distance, best_kp, seen = -1, math.inf, None, 0
     with _progress(None, "best frame") as bar:
-        for chunk in batched(_driving_frames(driving_path, size), animator.batch_size):
+        for chunk in batched(_driving_frames(driving_path, animator), animator.batch_size):
             kp = animator.keypoints(chunk)
             distances = animator.shape_distance(kp)
             position = int(np.argmin(distances))
@@ -549,7 +579,7 @@ def animate_file(
     startup_seconds = time.perf_counter() - started
     best_index = None
     if options.best_frame is not None or options.find_best_frame:
-        best_index, _ = find_initial_frame(animator, driving_path, size, options)
+        best_index, _ = find_initial_frame(animator, driving_path, options)
         log.debug("initial frame: %d", best_index)
 
     mux = audio and bool(getattr(info, "has_audio", False))
@@ -572,7 +602,7 @@ def animate_file(
     frames_written = 0
 
     def decode() -> None:
-        with contextlib.closing(_driving_frames(driving_path, size)) as frames:
+        with contextlib.closing(_driving_frames(driving_path, animator)) as frames:
             for chunk in batched(frames, animator.batch_size):
                 if not _put(decoded, chunk, stop):
                     return
