@@ -82,6 +82,20 @@ def test_resize_demo_kit_frames(resize, shared_dir):
     assert_same_floats(ours, reference(frames, (256, 256)))
 
 
+def test_device_resize_is_the_same_in_chunks_and_under_autocast(monkeypatch):
+    """Large frames go in chunks of frames (bounded device memory); under fp16/bf16 autocast,
+    as when the animator finds keypoints, the float64 products stay float64."""
+    from fomm.engine import frame_resize
+
+    frames = torch.from_numpy(random_frames(5, 90, 70))
+    whole = resize_frames(frames, (32, 32))
+    monkeypatch.setattr(frame_resize, "CHUNK_PIXELS", 2 * 90 * 70)
+    assert torch.equal(resize_frames(frames, (32, 32)), whole)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = resize_frames(frames, (32, 32))
+    assert under_autocast.dtype == torch.float32 and torch.equal(under_autocast, whole)
+
+
 def test_only_uint8_frames():
     with pytest.raises(ValueError, match="uint8"):
         resize_frames(torch.zeros(1, 8, 8, 3), (4, 4))

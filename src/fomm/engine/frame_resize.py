@@ -28,6 +28,9 @@ from fomm.media.resize import axis_resampling
 _UNIT = 1.0 / 255
 # outputs per tile: each tile of an axis's outputs is one dense (window x TILE) product
 TILE = 16
+# frames resized at once hold at most this many input pixels: their float64 copy and its
+# windows take about 50 bytes a pixel (1.6 GB), whatever the batch size and video size
+CHUNK_PIXELS = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -83,14 +86,16 @@ def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
             f"expected (B, H, W, 3) uint8 frames, got {tuple(frames.shape)} {frames.dtype}"
         )
     _, height, width, _ = frames.shape
-    out_height, out_width = int(size[0]), int(size[1])
-    device = frames.device
-    # (B, 3, H, W); the first map applied, along the width, takes the 1/255
-    values = frames[..., :3].permute(0, 3, 1, 2).to(torch.float64)
-    along_rows = _resample_last(values, _tiled_axis(width, out_width, device, _UNIT))
-    both = _resample_last(
-        along_rows.transpose(2, 3), _tiled_axis(height, out_height, device, 1.0)
-    ).transpose(2, 3)
-    # skimage then clips to the input's range; the weights are non-negative and each row sums
-    # to 1, so only float64 rounding can step outside it, which the cast to float32 absorbs
-    return both.to(torch.float32).contiguous()
+    # the first map applied, along the width, takes the 1/255
+    along_width = _tiled_axis(width, int(size[1]), frames.device, _UNIT)
+    along_height = _tiled_axis(height, int(size[0]), frames.device, 1.0)
+    chunk = max(1, CHUNK_PIXELS // (height * width))
+    resized = []
+    for part in frames.split(chunk):
+        values = part[..., :3].permute(0, 3, 1, 2).to(torch.float64)  # (b, 3, H, W)
+        rows = _resample_last(values, along_width)
+        both = _resample_last(rows.transpose(2, 3), along_height).transpose(2, 3)
+        # skimage then clips to the input's range; the weights are non-negative and each row
+        # sums to 1, so only float64 rounding can step outside it, which float32 absorbs
+        resized.append(both.to(torch.float32))
+    return torch.cat(resized).contiguous()
