@@ -178,6 +178,22 @@ def end_to_end(
     }
 
 
+def resized_run(folder: Path, half: str, frames: int, device: str) -> None:
+    """Print the speed of a whole run whose 1280x720 driving frames are resized on the GPU."""
+    try:
+        decode = prepare_720p_clip(frames, folder)
+        found = end_to_end(folder, half, 64, False, device, "veryfast", clip="driving_720p.mp4")
+    except Exception as error:  # noqa: BLE001 - report and go on
+        print(f"  fomm animate of a 1280x720 clip: FAILED {error!r:.300}")
+        return
+    print(f"  ffmpeg alone decodes the 1280x720 clip at {decode:.0f} frames/s")
+    print(
+        f"  fomm animate {found['frames']} frames of 1280x720 driving, {half} batch 64,"
+        f" x264 veryfast: {found['fps']:.0f} frames/s ({found['seconds']:.2f} s)",
+        flush=True,
+    )
+
+
 def cold_runs(folder: Path, half: str, device: str = "cuda") -> list[tuple[str, float]]:
     """Wall seconds of whole runs in fresh processes, as a user or a cluster job starts one:
     `fomm animate` itself, then `animate_file` with cuDNN's algorithm search on and off
@@ -335,21 +351,7 @@ def main() -> int:
                     )
             except Exception as error:  # noqa: BLE001 - report and go on
                 print(f"  cold runs FAILED: {error!r:.300}")
-        if not args.no_animate:
-            # driving frames of another size: decoded, sent as uint8 and resized on the GPU
-            try:
-                decode = prepare_720p_clip(args.animate_frames, folder)
-                print(f"  ffmpeg alone decodes the 1280x720 clip at {decode:.0f} frames/s")
-                found = end_to_end(
-                    folder, half, 64, False, device.type, "veryfast", clip="driving_720p.mp4"
-                )
-                print(
-                    f"  fomm animate {found['frames']} frames of 1280x720 driving, {half} batch 64,"
-                    f" x264 veryfast: {found['fps']:.0f} frames/s ({found['seconds']:.2f} s)",
-                    flush=True,
-                )
-            except Exception as error:  # noqa: BLE001 - report and go on
-                print(f"  fomm animate of the 1280x720 clip: FAILED {error!r:.300}")
+            resized_run(folder, half, args.animate_frames, device.type)
         for compile_, preset, search in variants if not args.no_animate else []:
             name = f"{half} batch 64{' compiled' if compile_ else ''}, x264 {preset}"
             name += ", cuDNN search on" if search else ""
