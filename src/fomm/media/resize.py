@@ -38,8 +38,8 @@ def resize_for_model(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 # anti-aliasing filter (sigma = (in/out - 1)/2 where the axis shrinks, scipy's kernel cut at
 # 4 sigma) and linear interpolation at pixel centres, both mirroring at the edges (numpy's
 # "reflect", scipy's "mirror"); then a clip to the input's range. Each axis is therefore one
-# linear map, banded: `AxisResampling` holds it so that frames can be resized by a few
-# gathers and multiply-adds on any device (`fomm.engine.frame_resize`).
+# linear map, banded: `AxisResampling` holds it, `resize_frame` applies it as sparse
+# products and `fomm.engine.frame_resize` as tiled dense products on the GPU.
 _GAUSSIAN_TRUNCATE = 4.0
 
 
