@@ -121,8 +121,7 @@ def prepare_clip(state_dicts, frames: int, folder: Path) -> dict:
     source, _ = smooth_clip(1)
     write_image(folder / "source.png", (source * 255).round().astype(np.uint8))
     torch.save(state_dicts, folder / "vox.pth")
-    decode = ffmpeg("-i", str(clip), "-f", "rawvideo", "-pix_fmt", "rgb24", os.devnull)
-    speeds = {"decode": frames / decode}
+    speeds = {"decode": decode_fps(clip, frames)}
     for preset in ("medium", "veryfast"):
         encode = ffmpeg(
             "-i", str(clip), "-c:v", "libx264", "-preset", preset, "-pix_fmt", "yuv420p",
@@ -144,6 +143,11 @@ def prepare_720p_clip(frames: int, folder: Path) -> float:
     """A `frames`-long 1280x720 clip in `folder` (driving frames the GPU resizes to 256x256)
     and ffmpeg's own decode speed on it (frames/s)."""
     clip = write_test_clip(folder / "driving_720p.mp4", frames, "1280x720")
+    return decode_fps(clip, frames)
+
+
+def decode_fps(clip: Path, frames: int) -> float:
+    """Frames/s of ffmpeg decoding `clip` to RGB, as fomm's reader asks it to."""
     return frames / ffmpeg("-i", str(clip), "-f", "rawvideo", "-pix_fmt", "rgb24", os.devnull)
 
 

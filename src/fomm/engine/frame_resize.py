@@ -22,10 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fomm.media.resize import axis_resampling
+from fomm.media.resize import UINT8_SCALE, axis_resampling
 
-# skimage turns uint8 into floats as value * (1 / 255) in float64
-_UNIT = 1.0 / 255
 # outputs per tile: each tile of an axis's outputs is one dense (window x TILE) product
 TILE = 16
 # frames resized at once hold at most this many input pixels: their float64 copy and its
@@ -87,7 +85,7 @@ def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         )
     _, height, width, _ = frames.shape
     # the first map applied, along the width, takes the 1/255
-    along_width = _tiled_axis(width, int(size[1]), frames.device, _UNIT)
+    along_width = _tiled_axis(width, int(size[1]), frames.device, UINT8_SCALE)
     along_height = _tiled_axis(height, int(size[0]), frames.device, 1.0)
     chunk = max(1, CHUNK_PIXELS // (height * width))
     resized = []

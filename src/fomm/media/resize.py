@@ -41,6 +41,8 @@ def resize_for_model(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 # linear map, banded: `AxisResampling` holds it, `resize_frame` applies it as sparse
 # products and `fomm.engine.frame_resize` as tiled dense products on the GPU.
 _GAUSSIAN_TRUNCATE = 4.0
+# skimage turns uint8 into floats as value * (1 / 255) in float64
+UINT8_SCALE = 1.0 / 255
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     rows = _sparse_map(height, out_height) @ frame.reshape(height, width * channels)
     by_column = rows.reshape(out_height, width, channels).transpose(1, 0, 2)
     both = _sparse_map(width, out_width) @ by_column.reshape(width, out_height * channels)
-    # (as skimage: uint8 times 1/255 in float64; its clip to the input's range is moot, the
-    # weights being non-negative with rows summing to 1)
+    # (skimage's clip to the input's range is moot: the weights are non-negative and each
+    # row sums to 1)
     resized = both.reshape(out_width, out_height, channels).transpose(1, 0, 2)[..., :3]
-    return np.multiply(resized, 1.0 / 255).astype(np.float32)
+    return np.multiply(resized, UINT8_SCALE).astype(np.float32)
