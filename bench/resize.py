@@ -6,10 +6,13 @@ In one process, on random uint8 frames of common video sizes: frames/s of
 `resize_frame` (the same floats from the resize's banded maps, as sparse products; what the
 file engine's decoder thread runs on a CPU) and of `resize_frames` on the device (torch,
 batches; what runs on a GPU), with the ratios to skimage and the largest difference to its
-floats. A GPU animating 1,000 frames/s needs the resize to keep up.
+floats. A GPU animating 1,000 frames/s needs the resize to keep up. Then source pictures
+(a run resizes one, once): seconds of skimage against `picture_for_model` (the banded maps,
+built afresh as in a new run) for photo sizes, to 256x256 (the published checkpoints) and
+64x64 (the bundled model: the stronger the shrink, the longer skimage's Gaussian).
 
     .venv/bin/python bench/resize.py                   # CPU, and CUDA when there is one
-    .venv/bin/python bench/resize.py --sizes 1280x720 --batch 64
+    .venv/bin/python bench/resize.py --sizes 1280x720 --batch 64 --pictures 6000x4000
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ def frames_per_second(run, frames: int, min_seconds: float = 1.0) -> float:
             return count / elapsed
 
 
+def seconds_once(run) -> float:
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started
+
+
 def parse_size(text: str) -> tuple[int, int]:
     width, height = (int(part) for part in text.lower().split("x"))
     return height, width
@@ -42,12 +51,14 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def main() -> int:
     from fomm.engine.frame_resize import resize_frames
-    from fomm.media.resize import resize_for_model, resize_frame
+    from fomm.media import resize as media_resize
+    from fomm.media.resize import picture_for_model, resize_for_model, resize_frame
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=["640x360", "1280x720", "1920x1080"])
     parser.add_argument("--batch", type=int, default=32, help="device batch (default 32)")
     parser.add_argument("--cpu-batch", type=int, default=4, help="CPU torch batch (default 4)")
+    parser.add_argument("--pictures", nargs="*", default=["4032x3024"], help="source sizes")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     devices = [torch.device("cpu")]
@@ -85,6 +96,21 @@ def main() -> int:
             print(
                 f"  resize_frames on {device.type:4s} (batch {size:2d}):    {fps:9.1f} frames/s = "
                 f"{fps / baseline:5.1f}x skimage, max diff {np.abs(ours - expected).max():.1e}",
+                flush=True,
+            )
+    for text in args.pictures:
+        height, width = parse_size(text)
+        picture = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        for size in ((256, 256), (64, 64)):
+            media_resize.axis_resampling.cache_clear()
+            media_resize._sparse_map.cache_clear()
+            ours = seconds_once(partial(picture_for_model, picture, size))
+            baseline = seconds_once(partial(resize_for_model, picture, size))
+            difference = np.abs(picture_for_model(picture, size) - resize_for_model(picture, size))
+            print(
+                f"source picture {width}x{height} -> {size[1]}x{size[0]}: skimage "
+                f"{baseline:6.2f} s, picture_for_model {ours:5.2f} s = {baseline / ours:5.1f}x, "
+                f"max diff {difference.max():.1e}",
                 flush=True,
             )
     return 0

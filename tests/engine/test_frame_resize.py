@@ -11,7 +11,7 @@ from fomm.engine import animate
 from fomm.engine.animate import AnimationOptions, animate_file, frames_to_tensor
 from fomm.engine.frame_resize import resize_frames
 from fomm.media import resize as media_resize
-from fomm.media.resize import resize_for_model, resize_frame
+from fomm.media.resize import picture_for_model, resize_for_model, resize_frame
 from fomm.media.video import VideoReader
 
 ONE_ULP_AT_1 = float(np.spacing(np.float32(1)))
@@ -80,6 +80,22 @@ def test_resize_demo_kit_frames(resize, shared_dir):
     ours = resize(frames, (256, 256))
     np.testing.assert_allclose(ours, expected["driving_resized"], rtol=0, atol=1e-5)
     assert_same_floats(ours, reference(frames, (256, 256)))
+
+
+@pytest.mark.parametrize(
+    "picture",
+    [
+        random_frames(1, 1200, 1600)[0],  # a photo shrunk 25x (sigma 12: 100-tap Gaussians)
+        random_frames(1, 300, 200, channels=4)[0],  # RGBA
+        random_frames(1, 64, 64)[0],  # already the model's size
+        random_frames(1, 50, 40, channels=1)[0, ..., 0],  # grey: skimage's path
+        np.linspace(0, 1, 40 * 30 * 3, dtype=np.float32).reshape(40, 30, 3),  # floats
+    ],
+    ids=["large-photo", "rgba", "model-size", "grey", "float"],
+)
+def test_pictures_for_the_model_are_the_resize_for_model_floats(picture):
+    ours = picture_for_model(picture, (64, 64))
+    assert_same_floats(ours[None], reference(picture[None], (64, 64)))
 
 
 def test_device_resize_is_the_same_in_chunks_and_under_autocast(monkeypatch):

@@ -429,12 +429,11 @@ def _read_source(
     path: Path, size: tuple[int, int], background: tuple[int, int, int] | None
 ) -> np.ndarray:
     from fomm.media.image import read_image
-    from fomm.media.resize import resize_for_model
+    from fomm.media.resize import picture_for_model
 
     if not path.exists():
         raise InputError(path, "source file not found")
-    picture = read_image(path, background=background)
-    return resize_for_model(picture, size)
+    return picture_for_model(read_image(path, background=background), size)
 
 
 def frame_for_model(
@@ -443,14 +442,13 @@ def frame_for_model(
     """A decoded RGB uint8 frame as the networks take it: kept as uint8 when it already has
     the model's size (`frames_to_tensor` turns it into the same floats `resize_for_model`
     gives) or when the device resizes it (`keep_uint8`), else resized to those floats here
-    (`resize_frame`)."""
-    from fomm.media.resize import resize_for_model, resize_frame
+    (`picture_for_model`)."""
+    from fomm.media.resize import picture_for_model
 
-    if frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3:
-        if keep_uint8 or frame.shape[:2] == (size[0], size[1]):
-            return frame
-        return resize_frame(frame, size)
-    return resize_for_model(frame, size)
+    uint8_rgb = frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
+    if uint8_rgb and (keep_uint8 or frame.shape[:2] == (size[0], size[1])):
+        return frame
+    return picture_for_model(frame, size)
 
 
 def _driving_frames(

@@ -65,7 +65,7 @@ def load_video_folder(folder: str | os.PathLike, size: tuple[int, int]) -> list[
 
     Clips with fewer than two frames are skipped (a pair needs two).
     """
-    from fomm.media.resize import resize_for_model
+    from fomm.media.resize import picture_for_model
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -81,7 +81,7 @@ def load_video_folder(folder: str | os.PathLike, size: tuple[int, int]) -> list[
         if len(frames) < 2:
             log.warning("%s: skipped (fewer than 2 frames)", entry)
             continue
-        resized = [resize_for_model(frame, size) for frame in frames]
+        resized = [picture_for_model(frame, size) for frame in frames]
         clips.append(np.clip(np.stack(resized) * 255 + 0.5, 0, 255).astype(np.uint8))
     if not clips:
         raise InputError(folder, "no videos (mp4, gif, ...) or frame folders with 2+ frames found")
