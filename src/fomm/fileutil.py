@@ -6,7 +6,7 @@ import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from fomm.errors import InputError
@@ -70,13 +70,32 @@ def remove_stale_partials(final: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def check_output_path(final: str | os.PathLike) -> None:
-    """An output must be a file name, not an existing folder."""
+def check_output_path(
+    final: str | os.PathLike, inputs: Iterable[str | os.PathLike] = ()
+) -> None:
+    """An output must be a file name, not an existing folder, and not one of `inputs`
+    (writing it would replace an input the user still has only there)."""
     if Path(final).is_dir():
         raise InputError(
             final,
             f"is an existing folder; name the output file (e.g. {Path(final) / 'result.mp4'})",
         )
+    for given in inputs:
+        if _same_file(final, given):
+            also = "" if os.fspath(given) == os.fspath(final) else f" ({given})"
+            raise InputError(
+                final,
+                f"is also an input of this run{also}; writing it would replace that file: "
+                "choose another output name",
+            )
+
+
+def _same_file(first: str | os.PathLike, second: str | os.PathLike) -> bool:
+    """Both name one existing file (also through links or different spellings)."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
 
 
 def ensure_writable_dir(path: str | os.PathLike) -> Path:

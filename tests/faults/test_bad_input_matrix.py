@@ -500,6 +500,42 @@ def _(d, good, stack):
     )
 
 
+@case("output-is-the-source-picture")
+def _(d, good, stack):
+    picture = d / "face.png"
+    shutil.copy(good.source, picture)  # inside the row's folder: a rewrite counts as new
+    return fails(animate_argv(picture, good.driving, picture), picture, "also an input")
+
+
+@case("output-is-the-driving-video-through-a-link")
+def _(d, good, stack):
+    driving, link = d / "talk.mp4", d / "talk-link.mp4"
+    shutil.copy(good.driving, driving)
+    link.symlink_to(driving.name)
+    return fails(animate_argv(good.source, driving, link), link, "also an input")
+
+
+@case("output-named-as-a-picture")
+def _(d, good, stack):
+    output = d / "out" / "result.png"
+    return fails(animate_argv(good.source, good.driving, output), output, ".mp4")
+
+
+@case("output-is-the-input-crop")
+def _(d, good, stack):
+    picture = d / "face.png"
+    shutil.copy(good.source, picture)
+    return fails(["crop", picture, "-o", picture, "--size", "64", "--no-face"], picture, "also an input")
+
+
+@case("output-is-the-driving-video-mosaic")
+def _(d, good, stack):
+    driving = d / "talk.mp4"
+    shutil.copy(good.driving, driving)
+    argv = ["mosaic", driving, "-o", driving, "--pair", good.source, good.driving]
+    return fails(argv, driving, "also an input")
+
+
 @case("output-on-full-disk-animate")
 def _(d, good, stack):
     disk = stack.enter_context(full_tmpfs(d / "disk"))

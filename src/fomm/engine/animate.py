@@ -545,6 +545,7 @@ def animate_file(
     import time
 
     from fomm.fileutil import check_output_path, ensure_writable_dir, partial_path
+    from fomm.media.image import is_picture
     from fomm.media.video import VideoWriter, probe
 
     started = time.perf_counter()
@@ -555,7 +556,9 @@ def animate_file(
     )
     if not driving_path.exists():
         raise InputError(driving_path, "driving video not found")
-    check_output_path(output_path)
+    check_output_path(output_path, inputs=(source_path, driving_path))
+    if is_picture(output_path):
+        raise InputError(output_path, "the animation is a video: name the output .mp4")
     ensure_writable_dir(output_path)
     info = probe(driving_path)
     size = options.frame_size or model.config.frame_shape

@@ -30,6 +30,7 @@ import numpy as np
 
 from fomm.errors import FommError, InputError
 from fomm.fileutil import check_output_path
+from fomm.media.image import is_picture
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,6 @@ STILL_MOVEMENT = 0.1
 SMOOTHING_SECONDS = 0.25
 # a detection further than this (in box sides) from the median of its neighbours is noise
 OUTLIER_DISTANCE = 0.5
-PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
 @dataclass(frozen=True)
@@ -205,10 +205,6 @@ def choose_picture_box(
     return CropBox.around_face(found, margin)
 
 
-def is_picture(path: str | os.PathLike) -> bool:
-    return Path(path).suffix.lower() in PICTURE_SUFFIXES
-
-
 def crop_picture(
     source: str | os.PathLike,
     output: str | os.PathLike,
@@ -221,6 +217,7 @@ def crop_picture(
     from fomm.media.image import read_image, write_image
 
     _check_options(size, margin)
+    check_output_path(output, inputs=(source,))
     image = read_image(source)
     chosen = choose_picture_box(image, margin, box, face, name=str(source))
     write_image(output, crop_square(image, chosen, size))
@@ -364,7 +361,7 @@ def crop_video(
     source, output = Path(source), Path(output)
     if is_picture(output):
         raise FommError(f"{output}: a video is cropped to a video; name the output .mp4")
-    check_output_path(output)
+    check_output_path(output, inputs=(source,))
     track = video_track(source, margin, box, face)
     silent = output.with_name(f".{output.stem}.silent-{os.getpid()}.mp4")
     try:

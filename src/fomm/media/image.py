@@ -22,6 +22,13 @@ MAX_PIXELS = 100_000_000
 
 JPEG_QUALITY = 95
 
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+
+
+def is_picture(path: str | os.PathLike) -> bool:
+    """Named as a picture (by its suffix; a .gif counts as one)."""
+    return Path(path).suffix.lower() in PICTURE_SUFFIXES
+
 
 def _open(path: Path):
     from PIL import Image, UnidentifiedImageError

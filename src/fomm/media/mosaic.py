@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from fomm.errors import FommError
+from fomm.fileutil import check_output_path
 
 PAIRS_PER_BAND = 4
 BACKGROUND = 24
@@ -107,8 +108,7 @@ def compose(
 
 
 def _read_source(path: Path) -> np.ndarray:
-    from fomm.media.crop import is_picture
-    from fomm.media.image import read_image
+    from fomm.media.image import is_picture, read_image
     from fomm.media.video import VideoReader
 
     if is_picture(path):
@@ -155,6 +155,10 @@ def make_mosaic(
     if not pairs:
         raise FommError("give at least one --pair SOURCE RESULT")
     driving, output = Path(driving), Path(output)
+    inputs = [driving, *(path for pair in pairs for path in pair)]
+    check_output_path(output, inputs)
+    if poster is not None:
+        check_output_path(poster, inputs)
     layout = mosaic_layout(len(pairs))
     driving_info = probe(driving)
     for _, result in pairs:
