@@ -200,18 +200,22 @@ def resized_run(folder: Path, half: str, frames: int, device: str) -> None:
 
 def cold_runs(folder: Path, half: str, device: str = "cuda") -> list[tuple[str, float]]:
     """Wall seconds of whole runs in fresh processes, as a user or a cluster job starts one:
-    `fomm animate` itself, then `animate_file` with cuDNN's algorithm search on and off
-    (its search runs once per process, for every convolution shape)."""
+    `fomm -v animate` itself (its stage timings printed as it logs them), then
+    `animate_file` with cuDNN's algorithm search on and off (its search runs once per
+    process, for every convolution shape)."""
     source, driving = folder / "source.png", folder / "driving.mp4"
     runs = []
     command = [
-        sys.executable, "-m", "fomm", "animate", str(source), str(driving),
+        sys.executable, "-m", "fomm", "-v", "animate", str(source), str(driving),
         "-o", str(folder / "cold.mp4"), "--checkpoint", str(folder / "vox.pth"),
         "--device", device, "--precision", half, "--batch-size", "64", "--no-audio",
     ]  # fmt: skip
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    logged = subprocess.run(command, check=True, capture_output=True, text=True).stderr
     runs.append(("fomm animate (default preset), whole process", time.perf_counter() - started))
+    for line in logged.splitlines():
+        if "importing PyTorch" in line or "start-up" in line:
+            print(f"    {line}", flush=True)
     for benchmark in (True, False):
         code = (
             "import json, sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "

@@ -323,3 +323,18 @@ def test_bf16_on_a_cpu_without_bf16_arithmetic_warns_and_runs_fp32(
     assert code == 0, err
     assert "no bf16 arithmetic" in caplog.text + err and "running fp32" in caplog.text + err
     assert probe(output).frame_count == 10
+
+
+def test_verbose_prints_the_stages_without_libraries_debug_logs(
+    fomm_cli, tiny_kit, media, tmp_path
+):
+    result = fomm_cli(
+        "-v", "animate", media["source"], media["driving"], "-o", tmp_path / "out.mp4",
+        *model_args(tiny_kit),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "importing PyTorch and loading" in result.stderr
+    stages = [line for line in result.stderr.splitlines() if "start-up" in line]
+    assert len(stages) == 1 and "waits for the decoder" in stages[0], result.stderr
+    # every line is fomm's: PIL's chunk-by-chunk PNG debug log stays out
+    assert all(line.startswith("fomm: ") for line in result.stderr.splitlines()), result.stderr

@@ -60,3 +60,43 @@ def test_failure_mid_stream_leaves_no_file(tiny_model, media, tmp_path, monkeypa
             AnimationOptions(batch_size=2, device="cpu"),
         )
     assert list(output.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("slow_stage", ["decoder", "encoder"])
+def test_the_report_names_the_stage_the_animation_waited_for(
+    tiny_model, media, tmp_path, monkeypatch, slow_stage
+):
+    """A slow decoder or encoder shows as the loop's wait for it, not for the other."""
+    import time
+
+    from fomm.media import video
+
+    delay = 0.2  # per batch of 2 frames: 1 s over the 10-frame clip
+    real_frames, real_write = animate._driving_frames, video.VideoWriter.write
+
+    def slow_frames(path, animator, stop_after=None):
+        for index, frame in enumerate(real_frames(path, animator, stop_after)):
+            if index % 2 == 0:
+                time.sleep(delay)
+            yield frame
+
+    def slow_write(self, frames):
+        time.sleep(delay)
+        return real_write(self, frames)
+
+    if slow_stage == "decoder":
+        monkeypatch.setattr(animate, "_driving_frames", slow_frames)
+    else:
+        monkeypatch.setattr(video.VideoWriter, "write", slow_write)
+    options = AnimationOptions(batch_size=2, queue_batches=1, device="cpu")
+    report = animate_file(
+        tiny_model, media["source"], media["driving"], tmp_path / "out.mp4", options, audio=False
+    )
+    waits = {"decoder": report.decoder_wait_seconds, "encoder": report.encoder_wait_seconds}
+    other = "encoder" if slow_stage == "decoder" else "decoder"
+    # the tiny model animates a batch in milliseconds: the loop mostly waits for the slow
+    # stage (the encoder's first batches fill the queue before the loop waits for it)
+    assert waits[slow_stage] >= 0.4
+    assert waits[other] < waits[slow_stage] / 2
+    assert 0 < report.first_batch_seconds < report.seconds
+    assert report.startup_seconds + sum(waits.values()) < report.seconds

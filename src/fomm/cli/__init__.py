@@ -82,11 +82,10 @@ def run_handler(handler, args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="fomm: %(message)s",
-        stream=sys.stderr,
-    )
+    logging.basicConfig(level=logging.INFO, format="fomm: %(message)s", stream=sys.stderr)
+    if args.verbose:
+        # fomm's own details; libraries' debug logs (PIL's chunk by chunk...) stay out
+        logging.getLogger("fomm").setLevel(logging.DEBUG)
     return run_handler(args.handler, args)
 
 

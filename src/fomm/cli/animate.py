@@ -138,7 +138,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import logging
+    import time
 
+    started = time.perf_counter()
     from fomm.engine.animate import AnimationOptions, animate_file
     from fomm.errors import FommError
     from fomm.model.checkpoint import load_model
@@ -160,6 +162,9 @@ def run(args: argparse.Namespace) -> int:
         fused=args.fused,
     )
     model = load_model(args.checkpoint, args.config)
+    logging.getLogger("fomm").debug(
+        "importing PyTorch and loading %s: %.2f s", args.checkpoint, time.perf_counter() - started
+    )
     options = replace(
         options, output_size=output_size_option(args.output_size, model.config.frame_shape)
     )

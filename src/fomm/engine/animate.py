@@ -523,6 +523,13 @@ class AnimationReport:
     seconds: float
     # from the call to the animator being ready (probe, source, model on the device)
     startup_seconds: float = 0.0
+    # where the animation loop's time went: its first batch (the device's first kernels,
+    # compiling), and its waits for the decoder and for the encoder: the stage that bounds
+    # a run's speed is the one the loop waits for (or the networks, if it waits for neither)
+    first_batch_seconds: float = 0.0
+    decoder_wait_seconds: float = 0.0
+    encoder_wait_seconds: float = 0.0
+    audio_seconds: float = 0.0
 
 
 def encoder_preset(device: torch.device) -> str:
@@ -623,22 +630,33 @@ def animate_file(
 
     decoder = _Worker(decode, "fomm-decode")
     encoder = _Worker(encode, "fomm-encode")
+    first_batch_seconds = decoder_wait_seconds = encoder_wait_seconds = 0.0
+    loop_started = time.perf_counter()
     try:
         decoder.start()
         encoder.start()
         with _progress(info.frame_count, "animate") as bar:
             while True:
+                waited = time.perf_counter()
                 chunk = _get(decoded, stop, decoder)
+                got = time.perf_counter()
+                decoder_wait_seconds += got - waited
                 if chunk is _DONE:
                     break
                 frames = animator.animate_uint8(chunk)
+                if not first_batch_seconds:
+                    first_batch_seconds = time.perf_counter() - got
+                waited = time.perf_counter()
                 if not _put(animated, frames, stop_encoding):
                     encoder.join()
                     encoder.check()
                     raise FommError(f"{output_path}: the video encoder stopped early")
+                encoder_wait_seconds += time.perf_counter() - waited
                 bar.update(len(frames))
+        waited = time.perf_counter()
         _put(animated, _DONE, stop_encoding)
-        encoder.join()
+        encoder.join()  # the batches still queued: the encoder's time too
+        encoder_wait_seconds += time.perf_counter() - waited
         encoder.check()
         decoder.join()
         decoder.check()
@@ -659,6 +677,8 @@ def animate_file(
         raise
     finally:
         stop.set()
+    loop_seconds = time.perf_counter() - loop_started
+    audio_started = time.perf_counter()
     has_audio = False
     if mux:
         try:
@@ -666,7 +686,7 @@ def animate_file(
         finally:
             with contextlib.suppress(OSError):
                 video_path.unlink()
-    return AnimationReport(
+    report = AnimationReport(
         output_path,
         frames_written,
         float(info.fps),
@@ -674,4 +694,16 @@ def animate_file(
         has_audio,
         time.perf_counter() - started,
         startup_seconds,
+        first_batch_seconds,
+        decoder_wait_seconds,
+        encoder_wait_seconds,
+        time.perf_counter() - audio_started if mux else 0.0,
     )
+    log.debug(
+        "%s: start-up %.2f s (probe, source, networks on %s); animation %.2f s: first batch "
+        "%.2f s, waits for the decoder %.2f s and for the encoder %.2f s; audio %.2f s",
+        output_path, startup_seconds, animator.device, loop_seconds,
+        report.first_batch_seconds, report.decoder_wait_seconds,
+        report.encoder_wait_seconds, report.audio_seconds,
+    )  # fmt: skip
+    return report
