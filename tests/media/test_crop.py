@@ -139,6 +139,20 @@ def test_forced_box_and_no_face(tmp_path):
     assert np.array_equal(read_image(tmp_path / "centre.png"), pattern[:, 8:56])
 
 
+def test_animated_gif_crops_to_a_video_or_a_picture(tmp_path, ffmpeg_make):
+    from fomm.media.crop import crop_file
+
+    gif = ffmpeg_make(
+        tmp_path / "driving.gif", "-f", "lavfi", "-i", "testsrc2=size=80x60:rate=10",
+        "-frames:v", "7",
+    )  # fmt: skip
+    crop_file(gif, tmp_path / "driving.mp4", size=48, face=False)
+    video = probe(tmp_path / "driving.mp4")
+    assert (video.frame_count, video.fps, video.width) == (7, 10, 48)
+    crop_file(gif, tmp_path / "first.png", size=48, face=False)  # a picture: its first frame
+    assert read_image(tmp_path / "first.png").shape == (48, 48, 3)
+
+
 def test_box_leaving_the_frame_is_shifted_or_padded():
     frame = np.arange(40 * 60 * 3, dtype=np.uint32).reshape(40, 60, 3).astype(np.uint8)
     shifted = crop_square(frame, CropBox(centre_x=55, centre_y=5, side=30), 30)

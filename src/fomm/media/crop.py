@@ -397,7 +397,9 @@ def crop_file(
     box: CropBox | None = None,
     face: bool = True,
 ) -> CropBox | CropTrack:
-    """Crop a picture (by its suffix) or a video."""
-    if is_picture(source):
+    """Crop a picture (by its suffix) or a video; an animated GIF is cropped as a video when
+    the output is named as one (.mp4)."""
+    gif_to_video = Path(source).suffix.lower() == ".gif" and not is_picture(output)
+    if is_picture(source) and not gif_to_video:
         return crop_picture(source, output, size, margin, box, face)
     return crop_video(source, output, size, margin, box, face)
