@@ -119,3 +119,40 @@ def test_cli_mux_and_probe(tmp_path, fomm_cli, silent_video, sounds, awkward_nam
         f"fomm: error: {tmp_path / 'missing.wav'}: file not found"
     ]
     assert not (tmp_path / "PWNED").exists()
+
+
+def beep_onset(path, threshold: float = 0.1) -> float:
+    """Seconds from the file's start (silence filled in before a late audio stream) to the
+    first audio sample louder than `threshold`."""
+    import numpy as np
+
+    pcm = run_ffmpeg(
+        ["-v", "error", "-i", str(path), "-map", "0:a:0", "-af", "aresample=async=1:first_pts=0",
+         "-f", "f32le", "-ac", "1", "-ar", "48000", "-"]
+    ).stdout  # fmt: skip
+    samples = np.frombuffer(pcm, np.float32)
+    return float(np.argmax(np.abs(samples) > threshold)) / 48000
+
+
+def test_sound_before_the_first_frame_is_left_out(tmp_path, ffmpeg_make, clip_with_audio):
+    """Frames read from a video whose picture starts 0.5 s after its sound keep their sync
+    when that sound is muxed back: a beep 1.0 s into the file plays 0.5 s after frame 0."""
+    from fomm.media.video import VideoReader, VideoWriter
+
+    driving = ffmpeg_make(
+        tmp_path / "late picture.mp4",
+        "-itsoffset", "0.5", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=2",
+        "-f", "lavfi", "-i", "aevalsrc=if(gt(t\\,1)\\,sin(2*PI*440*t)\\,0):s=48000:d=3",
+        "-c:v", "libx264", "-c:a", "aac", "-shortest",
+    )  # fmt: skip
+    start = probe(driving).start
+    assert 0.45 <= start <= 0.55 and beep_onset(driving) == pytest.approx(1.0, abs=0.002)
+    assert probe(clip_with_audio).start == 0
+    silent = tmp_path / "frames.mp4"
+    with VideoReader(driving) as reader, VideoWriter(silent, reader.fps) as writer:
+        for frame in reader:
+            writer.write(frame[None])
+    out = tmp_path / "out.mp4"
+    assert mux_audio(silent, driving, out)
+    assert beep_onset(out) == pytest.approx(1.0 - start, abs=0.002)
+    assert abs(stream_duration(out, "a:0") - stream_duration(out, "V:0")) < 1 / 25

@@ -80,6 +80,12 @@ def test_build_mux_args_copy_and_encode():
     assert copied == [*common, "-c:a", "copy", *tail]
     encoded = fa.build_mux_args("/v/video.mp4", "/v/sound.wav", "/o/out.mp4", 2.002, False)
     assert encoded == [*common, "-af", "apad", "-c:a", "aac", "-b:a", "192k", *tail]
+    skipped = fa.build_mux_args(
+        "/v/video.mp4", "/v/sound.wav", "/o/out.mp4", 2.002, False, audio_skip=0.52
+    )
+    # an input option: before the sound's -i, not after it
+    assert skipped[:9] == [*common[:7], "-ss", "0.520000"]
+    assert skipped[9:] == encoded[7:]
 
 
 def test_build_remux_args():

@@ -75,10 +75,15 @@ def mux_audio(
     silence and cut at the video's length. Without audio in `audio_source` the output is a
     silent copy of the video and the return value is False (a notice is logged).
     `output` may be `video` itself; it is replaced only when complete.
+
+    When `audio_source` is a video whose first frame comes after the start of its sound,
+    the sound before that frame is left out (the audio encoded, to cut at the exact
+    sample), so that the frames made from it stay in sync.
     """
     video, audio_source, output = Path(video), Path(audio_source), Path(output)
     info = probe(video)
     audio = probe_audio(audio_source)
+    lead = _first_frame_time(audio_source) if audio is not None else 0.0
     frame_period = 1 / float(info.fps)
     if info.frame_count and not info.variable_rate:
         video_duration = float(info.frame_count / Fraction(info.fps))
@@ -89,7 +94,11 @@ def mux_audio(
             _run_into(ffmpeg_args.build_remux_args(video, temp), output)
             logger.info("%s has no audio; %s is the video without sound", audio_source, output)
             return False
-        copy = audio.codec in COPYABLE_AUDIO_CODECS and audio.duration >= video_duration
+        copy = (
+            audio.codec in COPYABLE_AUDIO_CODECS
+            and audio.duration >= video_duration
+            and lead == 0
+        )
         if copy:
             _run_into(
                 ffmpeg_args.build_mux_args(video, audio_source, temp, video_duration, True),
@@ -99,7 +108,17 @@ def mux_audio(
             copy = copied is not None and abs(copied - video_duration) < frame_period
         if not copy:
             _run_into(
-                ffmpeg_args.build_mux_args(video, audio_source, temp, video_duration, False),
+                ffmpeg_args.build_mux_args(
+                    video, audio_source, temp, video_duration, False, audio_skip=lead
+                ),
                 output,
             )
     return True
+
+
+def _first_frame_time(path: Path) -> float:
+    """`VideoInfo.start` of a video; 0 for a sound file (nothing to line up with)."""
+    try:
+        return probe(path).start
+    except InputError:
+        return 0.0

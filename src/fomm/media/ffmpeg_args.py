@@ -68,6 +68,12 @@ def input_file(path: str | os.PathLike) -> list[str]:
     return ["-i", file_url(path)]
 
 
+def input_seek(seconds: float) -> list[str]:
+    """Start reading the next input `seconds` after its start (its timestamps then begin at
+    0 there); sample-accurate when its audio is decoded, not copied."""
+    return ["-ss", f"{seconds:.6f}"] if seconds > 0 else []
+
+
 def output_file(path: str | os.PathLike) -> list[str]:
     return [file_url(path)]
 
@@ -231,14 +237,17 @@ def build_mux_args(
     output: str | os.PathLike,
     duration: float,
     copy_audio: bool,
+    audio_skip: float = 0.0,
 ) -> list[str]:
-    """The video stream copied, the first audio stream of `audio_source` copied or encoded to
-    AAC, both cut to `duration` seconds."""
+    """The video stream copied, the first audio stream of `audio_source` (from `audio_skip`
+    seconds after its file's start) copied or encoded to AAC, both cut to `duration`
+    seconds."""
     return chain(
         base_args(),
         log_level("error"),
         overwrite(),
         input_file(video),
+        input_seek(audio_skip),
         input_file(audio_source),
         map_stream(0, "V:0"),
         map_stream(1, "a:0"),

@@ -65,6 +65,9 @@ class VideoInfo:
     audio_codec: str | None
     variable_rate: bool = False
     square_pixels: bool = True
+    # seconds from the file's start (its earliest stream, usually the audio when they
+    # differ) to the first frame shown: the sound at this time goes with frame 0
+    start: float = 0.0
 
     def to_json_dict(self) -> dict:
         """Plain types for `json.dumps` (fps as "num/den" and as a float)."""
@@ -81,6 +84,7 @@ class VideoInfo:
             "audio_codec": self.audio_codec,
             "variable_rate": self.variable_rate,
             "square_pixels": self.square_pixels,
+            "start": self.start,
         }
 
 
@@ -312,6 +316,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         audio_codec=audio_codec,
         variable_rate=variable,
         square_pixels=header.sample_aspect == 1,
+        start=max(0.0, float(min(timestamps) * time_base)),
     )
 
 
